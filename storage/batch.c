@@ -7,6 +7,7 @@
  */
 #include "batch.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/st_alloc.h"
@@ -170,7 +171,13 @@ int st_batch_append_rows(struct st_batch *dst, const struct st_batch *src, size_
 {
     if (dst->schema != src->schema || start > src->n_rows || n > src->n_rows - start)
         return ST_EINVAL;
+    /* reserve everything first: a failure leaves dst unchanged */
     int rc = st_batch_reserve(dst, n);
+    for (uint32_t i = 0; rc == 0 && i < dst->schema->n_cols; i++) {
+        const struct st_col *s = &src->cols[i];
+        if (s->type == ST_COL_BYTES && (src->present & (1u << i)) && s->n >= start + n)
+            rc = col_data_reserve(&dst->cols[i], s->offs[start + n] - s->offs[start]);
+    }
     if (rc)
         return rc;
     for (uint32_t i = 0; i < dst->schema->n_cols; i++) {
@@ -191,17 +198,17 @@ int st_batch_append_rows(struct st_batch *dst, const struct st_batch *src, size_
         }
         switch (d->type) {
         case ST_COL_I64:
-            memcpy(d->i64 + d->n, s->i64 + start, n * sizeof(int64_t));
+            if (n)
+                memcpy(d->i64 + d->n, s->i64 + start, n * sizeof(int64_t));
             break;
         case ST_COL_F64:
-            memcpy(d->f64 + d->n, s->f64 + start, n * sizeof(double));
+            if (n)
+                memcpy(d->f64 + d->n, s->f64 + start, n * sizeof(double));
             break;
         case ST_COL_BYTES: {
             uint32_t lo = s->offs[start], hi = s->offs[start + n];
-            rc = col_data_reserve(d, hi - lo);
-            if (rc)
-                return rc;
-            memcpy(d->data + d->data_len, s->data + lo, hi - lo);
+            if (hi > lo)
+                memcpy(d->data + d->data_len, s->data + lo, hi - lo);
             uint32_t base = (uint32_t)d->data_len;
             for (size_t r = 0; r < n; r++)
                 d->offs[d->n + 1 + r] = base + (s->offs[start + r + 1] - lo);
@@ -220,7 +227,17 @@ int st_batch_append_gather(struct st_batch *dst, const struct st_batch *src,
 {
     if (dst->schema != src->schema)
         return ST_EINVAL;
+    /* reserve everything first: a failure leaves dst unchanged */
     int rc = st_batch_reserve(dst, n);
+    for (uint32_t i = 0; rc == 0 && i < dst->schema->n_cols; i++) {
+        const struct st_col *s = &src->cols[i];
+        if (s->type != ST_COL_BYTES || !(src->present & (1u << i)) || s->n != src->n_rows)
+            continue;
+        size_t total = 0;
+        for (size_t r = 0; r < n; r++)
+            total += s->offs[idx[r] + 1] - s->offs[idx[r]];
+        rc = total > UINT32_MAX ? ST_ETOOBIG : col_data_reserve(&dst->cols[i], total);
+    }
     if (rc)
         return rc;
     for (uint32_t i = 0; i < dst->schema->n_cols; i++) {
@@ -237,17 +254,11 @@ int st_batch_append_gather(struct st_batch *dst, const struct st_batch *src,
                 d->f64[d->n + r] = have ? s->f64[idx[r]] : 0;
             break;
         case ST_COL_BYTES: {
-            size_t total = 0;
-            if (have)
-                for (size_t r = 0; r < n; r++)
-                    total += s->offs[idx[r] + 1] - s->offs[idx[r]];
-            rc = col_data_reserve(d, total);
-            if (rc)
-                return rc;
             for (size_t r = 0; r < n; r++) {
                 if (have) {
                     uint32_t lo = s->offs[idx[r]], len = s->offs[idx[r] + 1] - lo;
-                    memcpy(d->data + d->data_len, s->data + lo, len);
+                    if (len)
+                        memcpy(d->data + d->data_len, s->data + lo, len);
                     d->data_len += len;
                 }
                 d->offs[d->n + r + 1] = (uint32_t)d->data_len;
@@ -285,6 +296,84 @@ static int cmp_rows(const struct st_batch *b, uint32_t x, uint32_t y)
     return 0;
 }
 
+/* Stable bottom-up merge sort of a[lo, hi) by cmp_rows, t as scratch; the
+ * result ends in a. Already-ordered neighbours are copied, not merged. */
+static void merge_sort_range(const struct st_batch *b, uint32_t *a, uint32_t *t, size_t lo,
+                             size_t hi)
+{
+    uint32_t *src = a + lo, *dst = t + lo;
+    size_t n = hi - lo;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t l = 0; l < n; l += 2 * w) {
+            size_t mid = l + w < n ? l + w : n, h = l + 2 * w < n ? l + 2 * w : n;
+            size_t i = l, j = mid, k = l;
+            if (mid >= h || cmp_rows(b, src[mid - 1], src[mid]) <= 0) {
+                memcpy(dst + l, src + l, (h - l) * sizeof(uint32_t));
+                continue;
+            }
+            while (i < mid && j < h)
+                dst[k++] = cmp_rows(b, src[i], src[j]) <= 0 ? src[i++] : src[j++];
+            while (i < mid)
+                dst[k++] = src[i++];
+            while (j < h)
+                dst[k++] = src[j++];
+        }
+        uint32_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a + lo)
+        memcpy(a + lo, src, n * sizeof(uint32_t));
+}
+
+/*
+ * Tables keyed by series first: a stable counting sort by series id (ids are
+ * dense per tenant), then each series' run is checked and merge-sorted by
+ * the remaining keys only where rows arrived out of order. Rows of a series
+ * nearly always arrive in time order, so this is O(n) in practice where a
+ * comparison sort over all keys costs O(n log n) comparator calls.
+ */
+static bool counting_sort_by_series(const struct st_batch *b, uint32_t *a, uint32_t *t)
+{
+    const struct st_schema *s = b->schema;
+    size_t n = b->n_rows;
+    if (s->series_col < 0 || s->sort_cols[0] != s->series_col)
+        return false;
+    const int64_t *sid = b->cols[s->series_col].i64;
+    int64_t max = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sid[i] < 0 || sid[i] > UINT32_MAX)
+            return false;
+        if (sid[i] > max)
+            max = sid[i];
+    }
+    if ((uint64_t)max > 4 * (uint64_t)n + 65536)
+        return false; /* sparse ids: the count array would dwarf the rows */
+    uint32_t *start = st_calloc((size_t)max + 2, sizeof(uint32_t));
+    if (start == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        start[sid[i] + 1]++;
+    for (size_t k = 1; k <= (size_t)max + 1; k++)
+        start[k] += start[k - 1];
+    for (size_t i = 0; i < n; i++)
+        a[start[sid[i]]++] = (uint32_t)i;
+    st_free(start);
+    for (size_t lo = 0; lo < n;) {
+        size_t hi = lo + 1;
+        bool sorted = true;
+        while (hi < n && sid[a[hi]] == sid[a[lo]]) {
+            if (sorted && cmp_rows(b, a[hi - 1], a[hi]) > 0)
+                sorted = false;
+            hi++;
+        }
+        if (!sorted)
+            merge_sort_range(b, a, t, lo, hi);
+        lo = hi;
+    }
+    return true;
+}
+
 int st_batch_sort_perm(const struct st_batch *b, uint32_t **perm_out)
 {
     size_t n = b->n_rows;
@@ -295,28 +384,10 @@ int st_batch_sort_perm(const struct st_batch *b, uint32_t **perm_out)
         st_free(t);
         return ST_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        a[i] = (uint32_t)i;
-    /* bottom-up merge sort: stable, O(n log n), and already-sorted runs (the
-     * common case: rows of a series arrive in time order) merge cheaply */
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
-            if (mid >= hi || cmp_rows(b, a[mid - 1], a[mid]) <= 0) {
-                memcpy(t + lo, a + lo, (hi - lo) * sizeof(uint32_t));
-                continue;
-            }
-            while (i < mid && j < hi)
-                t[k++] = cmp_rows(b, a[i], a[j]) <= 0 ? a[i++] : a[j++];
-            while (i < mid)
-                t[k++] = a[i++];
-            while (j < hi)
-                t[k++] = a[j++];
-        }
-        uint32_t *s = a;
-        a = t;
-        t = s;
+    if (!counting_sort_by_series(b, a, t)) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = (uint32_t)i;
+        merge_sort_range(b, a, t, 0, n);
     }
     st_free(t);
     *perm_out = a;
@@ -333,6 +404,26 @@ size_t st_batch_mem_bytes(const struct st_batch *b)
     return total;
 }
 
+static inline size_t put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Worst-case encoded size of column c, so values are written without
+ * per-value capacity checks (this runs on every append). */
+static size_t col_encoded_max(const struct st_col *c, size_t n)
+{
+    if (c->type == ST_COL_BYTES)
+        return n * 10 + c->offs[n];
+    return n * 10;
+}
+
 int st_batch_encode(const struct st_batch *b, struct st_buf *out)
 {
     int rc = st_buf_put_uvarint(out, b->n_rows);
@@ -341,20 +432,34 @@ int st_batch_encode(const struct st_batch *b, struct st_buf *out)
     for (uint32_t i = 0; rc == 0 && i < b->schema->n_cols; i++) {
         const struct st_col *c = &b->cols[i];
         int have = (b->present & (1u << i)) && c->n == b->n_rows;
-        rc = st_buf_put_u8(out, (uint8_t)have);
-        for (size_t r = 0; rc == 0 && have && r < b->n_rows; r++) {
-            if (c->type == ST_COL_I64) {
-                rc = st_buf_put_svarint(out, c->i64[r]);
-            } else if (c->type == ST_COL_F64) {
+        if ((rc = st_buf_put_u8(out, (uint8_t)have)) != 0 || !have)
+            continue;
+        if ((rc = st_buf_reserve(out, col_encoded_max(c, b->n_rows))) != 0)
+            break;
+        uint8_t *p = out->data + out->len, *p0 = p;
+        if (c->type == ST_COL_I64) {
+            uint64_t prev = 0;
+            for (size_t r = 0; r < b->n_rows; r++) {
+                uint64_t v = (uint64_t)c->i64[r];
+                p += put_uvarint(p, st_zigzag_enc((int64_t)(v - prev)));
+                prev = v;
+            }
+        } else if (c->type == ST_COL_F64) {
+            for (size_t r = 0; r < b->n_rows; r++, p += 8) {
                 uint64_t u;
                 memcpy(&u, &c->f64[r], 8);
-                rc = st_buf_put_u64le(out, u);
-            } else {
-                size_t len;
-                const uint8_t *p = st_col_bytes(c, r, &len);
-                rc = st_buf_put_bytes(out, p, len);
+                st_put_u64le(p, u);
+            }
+        } else {
+            for (size_t r = 0; r < b->n_rows; r++) {
+                size_t len = c->offs[r + 1] - c->offs[r];
+                p += put_uvarint(p, len);
+                if (len)
+                    memcpy(p, c->data + c->offs[r], len);
+                p += len;
             }
         }
+        out->len += (size_t)(p - p0);
     }
     return rc;
 }
@@ -377,6 +482,7 @@ int st_batch_decode(struct st_batch *out, const struct st_schema *schema, const 
     for (uint32_t i = 0; i < schema->n_cols; i++) {
         struct st_col *c = &out->cols[i];
         uint8_t have;
+        uint64_t prev = 0;
         if (st_rd_u8(&r, &have) || have > 1)
             goto corrupt;
         for (size_t row = 0; row < n_rows; row++) {
@@ -391,9 +497,11 @@ int st_batch_decode(struct st_batch *out, const struct st_schema *schema, const 
                 continue;
             }
             if (c->type == ST_COL_I64) {
-                if (st_rd_svarint(&r, &c->i64[c->n]))
+                int64_t d;
+                if (st_rd_svarint(&r, &d))
                     goto corrupt;
-                c->n++;
+                prev += (uint64_t)d;
+                c->i64[c->n++] = (int64_t)prev;
             } else if (c->type == ST_COL_F64) {
                 uint64_t u;
                 if (st_rd_u64le(&r, &u))

@@ -83,8 +83,9 @@ size_t st_batch_mem_bytes(const struct st_batch *b);
 
 /*
  * Wire encoding (used by WAL records): uvarint n_rows, uvarint n_cols, then per
- * column its values plainly: I64 as zigzag varints, F64 as 8-byte LE, BYTES as
- * uvarint length + bytes. Decoding is for untrusted bytes: every length is
+ * column a presence byte and its values: I64 as zigzag varints of the
+ * difference from the previous row (first from 0; wrapping arithmetic), F64 as
+ * 8-byte LE, BYTES as uvarint length + bytes. Decoding is for untrusted bytes: every length is
  * bounds-checked; returns ST_ECORRUPT on any mismatch with the schema.
  */
 int st_batch_encode(const struct st_batch *b, struct st_buf *out);

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <roaring/roaring.h>
+
 struct st_errctx;
 struct kv;
 struct kv_batch;
@@ -45,5 +47,16 @@ int kv_scan_prefix(struct kv *kv, int cf, const void *prefix, size_t plen, kv_sc
 
 /* RocksDB checkpoint (hard links) into a new directory, for backup. */
 int kv_checkpoint(struct kv *kv, const char *dir, struct st_errctx *err);
+
+/*
+ * Postings values: roaring bitmaps in the portable format. kv_bitmap_decode
+ * validates every byte (keys and values ordered, cardinalities, lengths, no
+ * trailing bytes) before handing them to CRoaring, and returns ST_ECORRUPT
+ * for anything else, ST_ENOMEM if CRoaring cannot allocate. *out is freed by
+ * the caller with roaring_bitmap_free. kv_bitmap_encode run-optimises `b`
+ * and returns an st_malloc'd buffer the caller frees with st_free.
+ */
+int kv_bitmap_decode(roaring_bitmap_t **out, const void *p, size_t len);
+int kv_bitmap_encode(roaring_bitmap_t *b, uint8_t **out, size_t *len);
 
 #endif

@@ -30,8 +30,6 @@ struct st_errctx;
 struct seg;
 struct seg_writer;
 
-#define ST_TENANT_MAX 64
-
 struct seg_writer_opts {
     uint8_t codec;           /* enum codec_id */
     int level;               /* zstd level */

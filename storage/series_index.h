@@ -17,6 +17,10 @@
  * Matchers follow Prometheus: =, !=, =~, !~; regexes are anchored at both
  * ends (POSIX extended syntax); a matcher that matches the empty string also
  * selects series that lack the label.
+ *
+ * As in Prometheus, a label with an empty value is the same as no label:
+ * get_or_create drops it, so {a="1",b=""} and {a="1"} are one series.
+ * Series ids start at 1 (0 is never a series).
  */
 #ifndef ST_SERIES_INDEX_H
 #define ST_SERIES_INDEX_H
@@ -76,5 +80,11 @@ int idx_label_values(struct idx *x, const char *tenant, const char *name,
                      struct st_errctx *err);
 /* Number of series of a tenant. */
 uint64_t idx_n_series(struct idx *x, const char *tenant);
+
+/* Decode canonical label bytes (an 'I' value) into one st_malloc'd block as
+ * idx_series_labels returns it. Every byte is checked (names non-empty and
+ * strictly ascending, values non-empty, limits); ST_ECORRUPT otherwise.
+ * Exposed for verify and the fuzz target. */
+int idx_labels_decode(const uint8_t *p, size_t len, struct st_label **labels, size_t *n);
 
 #endif

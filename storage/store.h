@@ -41,7 +41,8 @@ struct store_opts {
     const char *dir;
     uint64_t head_max_bytes;  /* flush a head past this size; 0: 64 MiB */
     int64_t head_max_age_ms;  /* flush a head older than this; 0: 10 min; <0: never */
-    uint8_t flush_codec;      /* codec for flushed segments (enum codec_id); default zstd */
+    uint8_t flush_codec;      /* codec for flushed segments (enum codec_id)... */
+    bool flush_codec_set;     /* ...used only when set; else zstd */
     int flush_level;          /* zstd level; 0: 3 */
     uint32_t rows_per_group;  /* 0: default */
     bool no_background;       /* no flush thread (tests, offline tools) */

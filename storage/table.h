@@ -104,6 +104,7 @@ const struct st_schema *st_schema_by_name(const char *name);
 
 /* Tenant ids: 1..64 characters of [A-Za-z0-9_.-], not "." or "..". Returns 0
  * or ST_EINVAL (with a message naming the tenant when err is given). */
+#define ST_TENANT_MAX 64
 struct st_errctx;
 int st_tenant_check(const char *tenant, struct st_errctx *err);
 #define ST_DEFAULT_TENANT "anonymous"
