@@ -7,10 +7,10 @@
  * contributes `per_series` consecutive samples (480 = 2 h at 15 s, one head
  * block), then the next series starts. Callers cut the stream into blocks
  * of any size, so blocks start and end mid-series and hold several series.
- * The same (kind, seed, per_series) always yields the same rows, on every
- * platform (integer PRNG; doubles derived only with exact operations or
- * correctly rounded +,*,/ and no libm calls other than exp/sin/log, whose
- * results only steer the random walk).
+ * The same (kind, seed, per_series) always yields the same rows for a given
+ * libm: the PRNG is integer (splitmix64), values are built with correctly
+ * rounded +,*,/ and nearbyint; exp/sin/log only steer rates and walks, so a
+ * different libm can change individual values but not the statistics.
  *
  * Model:
  *  Timestamps (all kinds). Scrape interval 15 s. Each series (target) has a

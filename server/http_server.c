@@ -180,7 +180,8 @@ static const struct metric_def store_metrics[] = {
     {"strata_head_bytes", "gauge", "Bytes held in in-memory heads.", STAT_OFF(head_bytes)},
     {"strata_flushes_total", "counter", "Heads flushed to segments.", STAT_OFF(flushes)},
     {"strata_flush_errors_total", "counter", "Head flushes that failed.", STAT_OFF(flush_errors)},
-    {"strata_series", "gauge", "Series in the index.", STAT_OFF(series)},
+    {"strata_series", "gauge", "Series in the index of tenants used since start.",
+     STAT_OFF(series)},
 };
 
 /* Appends with a sticky error, so a failed append cannot leave a truncated

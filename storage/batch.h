@@ -64,7 +64,7 @@ int st_batch_end_row(struct st_batch *b);
 static inline const uint8_t *st_col_bytes(const struct st_col *c, size_t row, size_t *len)
 {
     *len = c->offs[row + 1] - c->offs[row];
-    return c->data + c->offs[row];
+    return c->data != NULL ? c->data + c->offs[row] : (const uint8_t *)"";
 }
 
 /* Append rows [start, start + n) of src (same schema) to dst. */

@@ -5,8 +5,9 @@
  * dead weight.
  *
  * lz4's convention (int sizes, 0 or negative on failure) is converted here:
- * sizes above LZ4_MAX_INPUT_SIZE are ST_ETOOBIG; a negative decode result or
- * a size other than dst_len is ST_ECORRUPT. LZ4_decompress_safe never writes
+ * sizes above LZ4_MAX_INPUT_SIZE and a 0 from the compressor (output did not
+ * fit the capped buffer) are ST_ETOOBIG; a negative decode result or a size
+ * other than dst_len is ST_ECORRUPT. LZ4_decompress_safe never writes
  * past dst_len, whatever the input.
  */
 #include <lz4.h>
@@ -23,13 +24,19 @@ static int lz4_compress(int level, const void *src, size_t len, struct st_buf *o
         return ST_ETOOBIG;
     int bound = LZ4_compressBound((int)len);
     int rc = st_buf_reserve(out, (size_t)bound);
+    if (rc == ST_ETOOBIG && out->max > out->len) {
+        /* near the cap: let lz4 try to fit what is left (0 means it did not) */
+        size_t left = out->max - out->len;
+        bound = left < (size_t)bound ? (int)left : bound;
+        rc = st_buf_reserve(out, (size_t)bound);
+    }
     if (rc)
         return rc;
     char empty = 0;
     int n = LZ4_compress_default(len ? (const char *)src : &empty, (char *)out->data + out->len,
                                  (int)len, bound);
     if (n <= 0)
-        return ST_EINTERNAL;
+        return ST_ETOOBIG;
     out->len += (size_t)n;
     return 0;
 }

@@ -116,6 +116,8 @@ static int zstd_compress(int level, const void *src, size_t len, struct st_buf *
 
 static int zstd_decompress(const void *src, size_t len, void *dst, size_t dst_len)
 {
+    if (len == 0)
+        return ST_ECORRUPT; /* zstd accepts "no frames"; we never write that */
     struct zstd_tls *t = zstd_tls_get();
     if (t == NULL)
         return ST_ENOMEM;

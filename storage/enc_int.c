@@ -2,11 +2,12 @@
  * enc_int.c: the per-block encodings of I64 columns, and enc_name().
  *
  * Purpose: turn one block of int64 values (timestamps, series ids, counters,
- * FLOAT_DEC mantissas, durations, ...) into the smallest self-describing
- * stream among the candidates below, and decode it back fast. The stream is
- * compressed again by zstd (codec.h), so the encodings aim at removing
- * structure zstd cannot see (arithmetic progressions, small deltas, common
- * divisors) and leave byte-level entropy coding to zstd.
+ * FLOAT_DEC mantissas, durations, dictionary indexes) into the smallest
+ * self-describing stream among the candidates below, and decode it back at
+ * memory speed. The stream is compressed again by zstd (codec.h), so the
+ * encodings remove the structure zstd cannot see (arithmetic progressions,
+ * small deltas, common divisors, per-series levels) and leave byte-level
+ * entropy coding to zstd.
  *
  * Invariants:
  *  1. Byte 0 of every stream is its enum enc_id; the decoder needs only the
@@ -15,10 +16,11 @@
  *     match n and the stream.
  *  2. All arithmetic on values is done on uint64_t (wrapping, two's
  *     complement), so every int64 sequence round-trips, INT64_MIN/MAX
- *     included, and no signed overflow can happen on hostile input.
+ *     included, and hostile input cannot cause signed overflow; shifts are
+ *     always by less than 64.
  *  3. Decoders allocate nothing proportional to a length field: DICT's table
  *     has at most min(n, len) entries; everything else decodes in place in
- *     the caller's output array.
+ *     the caller's output array (references are re-read from the stream).
  *  4. The encoder's choice affects size only, never correctness: every
  *     candidate encodes every input exactly.
  *
@@ -36,47 +38,63 @@
  *   DICT   (7)  | u8 7 | uvarint nd (1..n) | svarint d[0] | nd-1 x uvarint d[k]-d[k-1] |
  *               | u8 w | bitpack(n indexes, w) |  indexes < nd, d ascending
  *
- *   PFOR(m): m values x[i], x[i] = base + g * s(u[i]) (mod 2^64), where
- *   s(u) = zigzag_decode(u) if the zigzag flag is set, else u.
- *     | u8 flags: bit0 zigzag, bit1 one shared width; others 0 |
- *     | svarint base | uvarint g (>= 1) | uvarint n_exc (<= m) |
- *     | widths: 1 byte if shared, else ceil(m/128) bytes, each 0..64 |
- *     | miniblocks: for k = 0.., bitpack(u[128k .. 128k+127], w_k) |
- *     | n_exc x { uvarint gap, uvarint high } |
- *   Exceptions patch values wider than their miniblock's width w (patched
- *   frame of reference): position = previous position + 1 + gap (the first
- *   previous position is -1), and u[pos] |= high << w (w < 64, high fits in
- *   64 - w bits).
+ *   PFOR(m): m values in miniblocks of 64; miniblock k has a reference r_k
+ *   and a width w_k; value i of it is x = r_k + g * q (mod 2^64) where q is
+ *   the two's-complement number slot | high << w_k:
+ *     | u8 flags: 1 = one shared width, 2 = one shared reference,
+ *     |           4 = transient exceptions (DELTA only); others 0       |
+ *     | uvarint g (>= 1) | uvarint n_exc (<= m)                          |
+ *     | widths: 1 byte if shared, else ceil(m/64) bytes, each 0..64      |
+ *     | references: 1 if shared, else ceil(m/64) x svarint r_k - r_{k-1} |
+ *     |             (r_{-1} = 0)                                          |
+ *     | miniblocks: bitpack(slots of miniblock k, w_k) for k = 0..        |
+ *     | n_exc x { uvarint gap, uvarint zigzag(high) }                     |
+ *   Exceptions (patched frame of reference) hold the bits of q above w_k,
+ *   arithmetic-shifted so negative q (values below the reference) are
+ *   cheap: position = previous position + 1 + gap (the first previous
+ *   position is -1); w_k < 64 and high << w_k must not lose bits.
+ *   Transient form (flag 4; shared width 0 and shared reference only): every
+ *   delta is r except at exceptions, whose value is zigzag(q) << 1 | t; the
+ *   delta there is r + g*q, and with t = 1 the next values continue from
+ *   where this one would have been on the grid (a late scrape costs one
+ *   exception instead of two).
  *
  * Selection: the encoder computes the size of every candidate (exact for
- * PLAIN/CONST/RLE/VARINT/DICT, a close estimate for PFOR: exceptions are
- * costed at 1 byte of gap each) and writes the smallest; ties go to the
- * earlier of CONST, DELTA, FOR, DOD, RLE, DICT, VARINT, PLAIN (fast decoders
- * first). PFOR planning per sequence: g = gcd of all x[i] - min (so ms or s
- * timestamps in ns and page-sized memory values divide out); option A is
- * base = min without zigzag, option B base = a sampled median with zigzag
- * (centred jitter); per 128-value miniblock the width minimising packed
- * bytes + exception bytes is chosen from the widths 0,1,2,4,8,16,..,64
- * (byte-aligned, so zstd's byte-wise Huffman stage can still entropy-code
- * values packed below a byte; measured smaller after zstd than exact widths
- * on the bench workloads) and the cheaper option wins.
+ * PLAIN/CONST/RLE/VARINT/DICT, a close estimate for PFOR: one byte of gap
+ * per exception) and writes the smallest; ties go to the earlier of CONST,
+ * DELTA, FOR, DOD, RLE, DICT, VARINT, PLAIN. PFOR planning: g = gcd of all
+ * x - min (ms timestamps in ns, page-sized memory values); per miniblock the
+ * reference is the cheapest of {miniblock min, sampled median, previous
+ * reference} and the width the one minimising packed + exception bytes among
+ * 0,1,2,4,8,16,24,..,64. To keep encoding cheap, FOR and DOD get a full plan
+ * only when an estimate from every 8th miniblock is within 1.5x of the best
+ * candidate so far, DOD only when DELTA needs more than a bit per value, and
+ * DICT collection stops once its indexes alone would lose. Byte-aligned
+ * widths measured smaller after zstd
+ * than exact widths on the bench workloads (zstd's Huffman stage can still
+ * code values packed 2/4/8 per byte); 64-value miniblocks measured smaller
+ * than 128 or 256 for rows of several series, whose levels and rates change
+ * at series boundaries.
  *
- * Why this handles metric blocks: a regular 15 s timestamp column has
- * deltas == step almost everywhere, so DELTA with base = step has width 0
- * in every miniblock and only the jittered scrapes and series boundaries
- * become exceptions (~2-3 bytes each); decoding fills arithmetic
- * progressions between exceptions. Counters are DELTA with small widths.
- * Rows of several series in one block just add one exception per boundary.
+ * Why this fits metric blocks: a 15 s timestamp column has deltas == step
+ * almost everywhere, so DELTA in transient form costs ~2 bytes per late
+ * scrape and ~6 per series boundary, and decodes by filling arithmetic
+ * progressions (vector stores). Counters are DELTA with per-miniblock widths
+ * of 0-4 bits, so a slow series next to a fast one pays its own width.
  *
  * Decisions not taken:
  *  - Gorilla-style variable-length bit codes for delta-of-delta: branchy to
- *    decode (8-20 ns/sample in Prometheus) and zstd cannot see through them.
- *  - A separate "regular timestamps" encoding (start, step, exception list):
- *    DELTA with a width-0 PFOR is exactly that, with no extra enc id.
- *  - Simple-8b / varint-GB: smaller than bitpacking for skewed values before
- *    zstd but not after it, and slower to decode than fixed widths.
- *  - Exact median/mode for base selection: quickselect is O(n^2) on hostile
- *    input; a 255-value sample gives the same base on real data.
+ *    decode (8-20 ns/sample in Prometheus) and opaque to zstd.
+ *  - A separate "regular timestamps" enc id (start, step, exception list):
+ *    DELTA's transient PFOR is exactly that.
+ *  - Rice/Golomb or an own entropy coder: within ~10 % of entropy for
+ *    counters of >= 1 event per scrape once zstd runs on top; the remaining
+ *    gap (sparse series: 1.5-1.8x of entropy) is small in absolute terms and
+ *    not worth a bit-serial decoder.
+ *  - Simple-8b / varint-GB: smaller than bitpacking before zstd, not after,
+ *    and slower to decode than fixed widths.
+ *  - Exact median or mode for the reference: quickselect is O(n^2) on
+ *    hostile input; a 255-value sample plus the miniblock minimum suffices.
  */
 #include "enc.h"
 
@@ -90,9 +108,10 @@
 #include "util/st_err.h"
 #include "util/banned.h"
 
-#define PFOR_MB 128       /* values per miniblock */
-#define PFOR_F_ZIGZAG 0x1 /* s(u) = zigzag_decode(u) */
-#define PFOR_F_SHARED 0x2 /* one width byte for all miniblocks */
+#define PFOR_MB 64        /* values per miniblock */
+#define PFOR_F_SHARED_W 0x1   /* one width byte for all miniblocks */
+#define PFOR_F_SHARED_REF 0x2 /* one reference for all miniblocks */
+#define PFOR_F_TRANSIENT 0x4  /* DELTA only, regular form: flagged exceptions */
 #define DICT_MAX 4096     /* distinct values an int DICT may hold (index + 1 fits u16) */
 #define MEDIAN_SAMPLE 255
 
@@ -212,184 +231,311 @@ static inline uint64_t exact_div_s(uint64_t x, struct exact_div d)
     return sh * d.inv;
 }
 
+/* Arithmetic shift right of a two's-complement value (0 <= sh < 64). */
+static inline uint64_t asr_u64(uint64_t x, unsigned sh)
+{
+    uint64_t sign = 0 - (x >> 63);
+    return ((x ^ sign) >> sh) ^ sign;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
+/* k-th smallest of a[0..n) (reorders a). Quickselect on at most
+ * MEDIAN_SAMPLE values, so even a hostile order costs < 65K comparisons. */
+static uint64_t select_u64(uint64_t *a, size_t n, size_t k)
+{
+    int lo = 0, hi = (int)n - 1, kk = (int)k;
+    while (lo < hi) {
+        uint64_t pivot = a[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot)
+                i++;
+            while (a[j] > pivot)
+                j--;
+            if (i <= j) {
+                uint64_t t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        /* a[lo..j] <= pivot, a[i..hi] >= pivot, a[j+1..i-1] == pivot */
+        if (kk <= j)
+            hi = j;
+        else if (kk >= i)
+            lo = i;
+        else
+            break;
+    }
+    return a[k];
+}
+
+_Static_assert(MEDIAN_SAMPLE < 1000, "select_u64 uses int indexes");
+
 /* ------------------------------------------------------------ PFOR encode */
 
+/*
+ * Planning works in "t-space": t[i] = (x[i] - xmin) / g (exact, unsigned),
+ * so a miniblock reference r (in t-space) gives q = t[i] - r, which is the
+ * value stored: low w bits in the slot, the rest (arithmetic shift) as an
+ * exception. In x-space the reference is xmin + g * r.
+ */
 struct pfor_plan {
-    int64_t base;
-    uint64_t g;
-    bool zz;
-    bool shared;
-    const uint64_t *u; /* m transformed values (scratch) */
-    const uint8_t *w;  /* per-miniblock widths (scratch) */
+    uint64_t xmin, g;
+    uint64_t med_x; /* sampled median of the values (x-space) */
+    size_t m, nmb;
+    const uint64_t *t; /* m values (scratch) */
+    uint64_t *r;       /* nmb references, t-space (scratch) */
+    uint8_t *w;        /* nmb widths (scratch) */
+    bool shared_w, shared_r;
     size_t n_exc;
     size_t bytes; /* estimated size of the PFOR section */
 };
 
-/* Scratch for planning: two candidate transforms with their widths. */
 struct pfor_scratch {
-    uint64_t *ua, *ub;
-    uint8_t *wa, *wb;
+    uint64_t *t; /* m */
+    uint64_t *r; /* nmb */
+    uint8_t *w;  /* nmb */
 };
 
-/*
- * Choose each miniblock's width for u[0..m): returns estimated bytes of
- * widths + packed data + exceptions, and the exception count.
- */
-static size_t pfor_choose_widths(const uint64_t *u, size_t m, uint8_t *w_out, size_t *n_exc_out,
-                                 bool *shared_out)
+static inline size_t vlen_bits(unsigned bits)
 {
-    size_t bytes = 0, n_exc = 0, nmb = (m + PFOR_MB - 1) / PFOR_MB;
-    bool shared = true;
-    for (size_t k = 0; k < nmb; k++) {
-        size_t off = k * PFOR_MB, cnt = m - off < PFOR_MB ? m - off : PFOR_MB;
-        uint32_t hist[65] = {0};
-        for (size_t i = 0; i < cnt; i++)
-            hist[bitpack_width(u[off + i])]++;
-        unsigned maxb = 64;
-        while (maxb > 0 && hist[maxb] == 0)
-            maxb--;
-        unsigned best_w = pfor_width_up(maxb);
-        size_t best = bitpack_len(cnt, best_w), best_exc = 0, exc = 0;
-        for (unsigned w = maxb; w-- > 0;) {
-            exc += hist[w + 1];
-            if (exc > cnt / 2)
-                break;
-            if (!pfor_width_ok[w])
-                continue;
+    return bits <= 7 ? 1 : (bits + 6) / 7;
+}
+
+/* Cost of one miniblock at reference r: best width, its bytes and exceptions. */
+struct mb_choice {
+    size_t bytes, n_exc;
+    unsigned w;
+};
+
+static struct mb_choice mb_cost(const uint64_t *t, size_t cnt, uint64_t r)
+{
+    /* pass 1: the widest positive and negative value and the negatives */
+    uint64_t or_pos = 0, or_neg = 0;
+    size_t n_neg = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        uint64_t q = t[i] - r, neg_mask = 0 - (q >> 63);
+        or_pos |= q & ~neg_mask;
+        or_neg |= ~q & neg_mask;
+        n_neg += (size_t)(q >> 63);
+    }
+    if (or_pos == 0 && n_neg == 0) /* all equal to the reference */
+        return (struct mb_choice){0, 0, 0};
+    unsigned maxb = bitpack_width(or_pos), maxn = bitpack_width(or_neg);
+    /* pass 2: histograms of widths, four interleaved: consecutive values
+     * usually share a bin, and one counter would serialise on store
+     * forwarding */
+    uint32_t h[4][65], neg[65], pos[65];
+    for (unsigned b = 0; b <= maxb; b++)
+        h[0][b] = h[1][b] = h[2][b] = h[3][b] = 0;
+    for (unsigned b = 0; b <= maxn; b++)
+        neg[b] = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        uint64_t q = t[i] - r;
+        if ((int64_t)q >= 0)
+            h[i & 3][bitpack_width(q)]++;
+        else
+            neg[bitpack_width(~q)]++;
+    }
+    for (unsigned b = 0; b <= maxb; b++)
+        pos[b] = h[0][b] + h[1][b] + h[2][b] + h[3][b];
+    /* width 64 holds any value: no exceptions, negative or not */
+    struct mb_choice best = {bitpack_len(cnt, 64), 0, 64};
+    size_t exc = n_neg;
+    for (unsigned w = pfor_width_up(maxb) < 64 ? pfor_width_up(maxb) : 63;; w--) {
+        if (w < maxb)
+            exc += pos[w + 1];
+        if (exc > cnt / 2 && w < maxb)
+            break;
+        if (pfor_width_ok[w]) {
             size_t cost = bitpack_len(cnt, w);
             for (unsigned b = w + 1; b <= maxb; b++)
-                cost += hist[b] * (1 + (b - w + 6) / 7);
-            if (cost < best) {
-                best = cost;
-                best_w = w;
-                best_exc = exc;
+                cost += pos[b] * (1 + vlen_bits(b - w + 1));
+            for (unsigned b = 0; n_neg && b <= maxn; b++)
+                cost += neg[b] * (1 + vlen_bits((b > w ? b - w : 0) + 1));
+            if (cost < best.bytes) {
+                best.bytes = cost;
+                best.w = w;
+                best.n_exc = exc;
             }
         }
-        w_out[k] = (uint8_t)best_w;
-        if (k > 0 && w_out[k] != w_out[0])
-            shared = false;
-        bytes += best;
-        n_exc += best_exc;
+        if (w == 0)
+            break;
     }
-    *n_exc_out = n_exc;
-    *shared_out = shared;
-    return bytes + (shared ? 1 : nmb);
+    return best;
 }
 
-static size_t pfor_header_len(int64_t base, uint64_t g, size_t n_exc)
+static size_t svarint_len(uint64_t v)
 {
-    return 1 + uvarint_len(st_zigzag_enc(base)) + uvarint_len(g) + uvarint_len(n_exc);
+    return uvarint_len(zz(v));
 }
 
 /*
- * Plan the PFOR section for x[0..m) (m >= 1): the common divisor, then the
- * cheaper of option A (base = min, no zigzag) and option B (base = sampled
- * median, zigzag), each with per-miniblock widths.
+ * Plan the PFOR section for x[0..m), m >= 1: common divisor g, then per
+ * miniblock the cheapest (reference, width) among the references
+ * {miniblock min, sampled median of the sequence, previous reference}.
  */
 static void pfor_plan_make(const uint64_t *x, size_t m, struct pfor_scratch *s,
                            struct pfor_plan *p)
 {
-    int64_t mn = (int64_t)x[0], mx = (int64_t)x[0];
-    for (size_t i = 1; i < m; i++) {
-        int64_t v = (int64_t)x[i];
-        mn = v < mn ? v : mn;
-        mx = v > mx ? v : mx;
-    }
-    uint64_t umin = (uint64_t)mn;
-    uint64_t g = 0;
+    int64_t mn = (int64_t)x[0];
+    for (size_t i = 1; i < m; i++)
+        mn = (int64_t)x[i] < mn ? (int64_t)x[i] : mn;
+    uint64_t xmin = (uint64_t)mn, g = 0;
+    struct exact_div gd = {0, 0};
+    uint64_t glim = 0;
     for (size_t i = 0; i < m && g != 1; i++) {
-        uint64_t d = x[i] - umin;
-        if (d != 0 && (g == 0 || d % g != 0))
-            g = gcd_u64(g, d);
+        uint64_t d = x[i] - xmin;
+        if (d == 0)
+            continue;
+        /* d % g == 0 without a division: the power of two divides d and
+         * d/2^tz times the inverse of g's odd part stays <= max / odd */
+        if (g != 0 && (unsigned)__builtin_ctzll(d) >= gd.tz && (d >> gd.tz) * gd.inv <= glim)
+            continue;
+        g = gcd_u64(g, d);
+        gd = exact_div_make(g);
+        glim = UINT64_MAX / (g >> gd.tz);
     }
     if (g == 0)
         g = 1;
     struct exact_div ed = exact_div_make(g);
-
-    /* option A: base = min, unsigned */
     for (size_t i = 0; i < m; i++)
-        s->ua[i] = exact_div_u(x[i] - umin, ed);
-    size_t exc_a;
-    bool shared_a;
-    size_t bytes_a = pfor_choose_widths(s->ua, m, s->wa, &exc_a, &shared_a);
-    bytes_a += pfor_header_len(mn, g, exc_a);
+        s->t[i] = exact_div_u(x[i] - xmin, ed);
 
-    p->base = mn;
-    p->g = g;
-    p->zz = false;
-    p->u = s->ua;
-    p->w = s->wa;
-    p->n_exc = exc_a;
-    p->shared = shared_a;
-    p->bytes = bytes_a;
-
-    /* option B needs every x - median to fit int64: range < 2^63 */
-    if ((uint64_t)mx - umin >= ((uint64_t)1 << 63))
-        return;
-    int64_t sample[MEDIAN_SAMPLE];
+    uint64_t sample[MEDIAN_SAMPLE];
     size_t ns = m < MEDIAN_SAMPLE ? m : MEDIAN_SAMPLE;
     for (size_t i = 0; i < ns; i++)
-        sample[i] = (int64_t)x[i * m / ns];
-    qsort(sample, ns, sizeof(sample[0]), cmp_i64);
-    int64_t med = sample[ns / 2];
-    if (med == mn)
-        return; /* B would equal A plus a zigzag bit */
-    uint64_t umed = (uint64_t)med;
-    for (size_t i = 0; i < m; i++)
-        s->ub[i] = zz(exact_div_s(x[i] - umed, ed));
-    size_t exc_b;
-    bool shared_b;
-    size_t bytes_b = pfor_choose_widths(s->ub, m, s->wb, &exc_b, &shared_b);
-    bytes_b += pfor_header_len(med, g, exc_b);
-    if (bytes_b < bytes_a) {
-        p->base = med;
-        p->zz = true;
-        p->u = s->ub;
-        p->w = s->wb;
-        p->n_exc = exc_b;
-        p->shared = shared_b;
-        p->bytes = bytes_b;
+        sample[i] = s->t[i * m / ns];
+    uint64_t med = select_u64(sample, ns, ns / 2);
+
+    p->xmin = xmin;
+    p->g = g;
+    p->med_x = xmin + g * med;
+    p->m = m;
+    p->nmb = (m + PFOR_MB - 1) / PFOR_MB;
+    p->t = s->t;
+    p->r = s->r;
+    p->w = s->w;
+    p->n_exc = 0;
+    p->shared_w = true;
+    p->shared_r = true;
+    size_t bytes = 0, widths = 0, refs = 0;
+    uint64_t prev = med, prev_x = 0;
+    for (size_t k = 0; k < p->nmb; k++) {
+        size_t off = k * PFOR_MB, cnt = m - off < PFOR_MB ? m - off : PFOR_MB;
+        const uint64_t *t = s->t + off;
+        uint64_t mb_min = t[0];
+        for (size_t i = 1; i < cnt; i++)
+            mb_min = t[i] < mb_min ? t[i] : mb_min;
+        uint64_t cand[3] = {prev, med, mb_min};
+        struct mb_choice best = {SIZE_MAX, 0, 0};
+        uint64_t best_r = prev;
+        for (int c = 0; c < 3; c++) {
+            if ((c == 1 && cand[1] == cand[0]) || (c == 2 && (cand[2] == cand[0] ||
+                                                              cand[2] == cand[1])))
+                continue;
+            struct mb_choice ch = mb_cost(t, cnt, cand[c]);
+            ch.bytes += svarint_len(xmin + g * cand[c] - prev_x);
+            if (ch.bytes < best.bytes) {
+                best = ch;
+                best_r = cand[c];
+            }
+        }
+        s->r[k] = best_r;
+        s->w[k] = (uint8_t)best.w;
+        if (k > 0 && s->w[k] != s->w[0])
+            p->shared_w = false;
+        if (k > 0 && s->r[k] != s->r[0])
+            p->shared_r = false;
+        bytes += best.bytes - svarint_len(xmin + g * best_r - prev_x);
+        refs += svarint_len(xmin + g * best_r - prev_x);
+        widths++;
+        p->n_exc += best.n_exc;
+        prev = best_r;
+        prev_x = xmin + g * best_r;
     }
+    if (p->shared_w)
+        widths = 1;
+    if (p->shared_r)
+        refs = svarint_len(xmin + g * s->r[0]);
+    p->bytes = 1 + uvarint_len(g) + uvarint_len(p->n_exc) + widths + refs + bytes;
 }
 
-static int pfor_write(const struct pfor_plan *p, size_t m, struct st_buf *out)
+/*
+ * Rough size of FOR from every 8th miniblock (reference = miniblock min, g
+ * from the sampled values), to skip the full plan when another candidate is
+ * far smaller (timestamps: FOR never wins against DELTA).
+ */
+static size_t pfor_estimate(const uint64_t *x, size_t m)
 {
-    size_t nmb = (m + PFOR_MB - 1) / PFOR_MB;
-    uint8_t flags = (uint8_t)((p->zz ? PFOR_F_ZIGZAG : 0) | (p->shared ? PFOR_F_SHARED : 0));
+    size_t nmb = (m + PFOR_MB - 1) / PFOR_MB, sampled = 0, bytes = 0;
+    uint64_t mn = x[0], g = 0, t[PFOR_MB];
+    for (size_t k = 0; k < nmb; k += 8)
+        for (size_t i = k * PFOR_MB; i < m && i < (k + 1) * PFOR_MB; i++)
+            mn = (int64_t)x[i] < (int64_t)mn ? x[i] : mn;
+    for (size_t k = 0; k < nmb && g != 1; k += 8)
+        for (size_t i = k * PFOR_MB; i < m && i < (k + 1) * PFOR_MB && g != 1; i++)
+            g = gcd_u64(g, x[i] - mn);
+    struct exact_div ed = exact_div_make(g ? g : 1);
+    for (size_t k = 0; k < nmb; k += 8) {
+        size_t off = k * PFOR_MB, cnt = m - off < PFOR_MB ? m - off : PFOR_MB;
+        uint64_t lo = UINT64_MAX;
+        for (size_t i = 0; i < cnt; i++) {
+            t[i] = exact_div_u(x[off + i] - mn, ed);
+            lo = t[i] < lo ? t[i] : lo;
+        }
+        bytes += mb_cost(t, cnt, lo).bytes + 2;
+        sampled++;
+    }
+    return bytes * nmb / sampled;
+}
+
+static int pfor_write(const struct pfor_plan *p, struct st_buf *out)
+{
+    uint8_t flags = (uint8_t)((p->shared_w ? PFOR_F_SHARED_W : 0) |
+                              (p->shared_r ? PFOR_F_SHARED_REF : 0));
     int rc = st_buf_put_u8(out, flags);
-    if (rc == 0)
-        rc = st_buf_put_svarint(out, p->base);
     if (rc == 0)
         rc = st_buf_put_uvarint(out, p->g);
     if (rc == 0)
         rc = st_buf_put_uvarint(out, p->n_exc);
     if (rc == 0)
-        rc = st_buf_append(out, p->w, p->shared ? 1 : nmb);
+        rc = st_buf_append(out, p->w, p->shared_w ? 1 : p->nmb);
+    uint64_t prev_x = 0;
+    for (size_t k = 0; rc == 0 && k < (p->shared_r ? 1 : p->nmb); k++) {
+        uint64_t rx = p->xmin + p->g * p->r[k];
+        rc = st_buf_put_uvarint(out, zz(rx - prev_x));
+        prev_x = rx;
+    }
     if (rc)
         return rc;
-    for (size_t k = 0; k < nmb; k++) {
-        size_t off = k * PFOR_MB, cnt = m - off < PFOR_MB ? m - off : PFOR_MB;
+    uint64_t slots[PFOR_MB];
+    for (size_t k = 0; k < p->nmb; k++) {
+        size_t off = k * PFOR_MB, cnt = p->m - off < PFOR_MB ? p->m - off : PFOR_MB;
         size_t nb = bitpack_len(cnt, p->w[k]);
+        for (size_t i = 0; i < cnt; i++)
+            slots[i] = p->t[off + i] - p->r[k];
         rc = st_buf_reserve(out, nb);
         if (rc)
             return rc;
-        bitpack_pack(p->u + off, cnt, p->w[k], out->data + out->len);
+        bitpack_pack(slots, cnt, p->w[k], out->data + out->len);
         out->len += nb;
     }
     size_t prev = (size_t)-1, seen = 0;
-    for (size_t i = 0; i < m; i++) {
-        unsigned w = p->w[i / PFOR_MB];
-        if (w >= 64 || (p->u[i] >> w) == 0)
+    for (size_t i = 0; i < p->m; i++) {
+        size_t k = i / PFOR_MB;
+        unsigned w = p->w[k];
+        uint64_t high = w >= 64 ? 0 : asr_u64(p->t[i] - p->r[k], w);
+        if (high == 0)
             continue;
         rc = st_buf_put_uvarint(out, i - prev - 1);
         if (rc == 0)
-            rc = st_buf_put_uvarint(out, p->u[i] >> w);
+            rc = st_buf_put_uvarint(out, zz(high));
         if (rc)
             return rc;
         prev = i;
@@ -398,136 +544,371 @@ static int pfor_write(const struct pfor_plan *p, size_t m, struct st_buf *out)
     return seen == p->n_exc ? 0 : ST_EINTERNAL;
 }
 
-/* ------------------------------------------------------------ PFOR decode */
-
-struct pfor_hdr {
-    uint64_t base;
-    uint64_t g;
-    bool zz;
-    bool shared;
-    const uint8_t *widths; /* borrowed from the stream */
-    uint64_t n_exc;
+/*
+ * DELTA with transient exceptions (regular timestamps): every delta is ref
+ * (width 0, one shared reference) except at exceptions; a transient one
+ * moves only its own value and the grid continues as if it had been on
+ * time, so a late scrape costs one exception instead of two. Simulates the
+ * walk the decoder does; returns the section's bytes, or SIZE_MAX when the
+ * deltas are not regular enough for it to pay off.
+ */
+struct grid_plan {
+    uint64_t ref, g;
+    size_t n_exc, bytes;
 };
 
-static int pfor_read_hdr(struct st_rd *r, size_t m, struct pfor_hdr *h)
+static void grid_plan_make(const uint64_t *x, size_t n, const struct pfor_plan *dp,
+                           struct grid_plan *gp)
 {
-    uint8_t flags;
-    int64_t base;
-    size_t nmb = (m + PFOR_MB - 1) / PFOR_MB;
-    if (st_rd_u8(r, &flags) || (flags & ~(PFOR_F_ZIGZAG | PFOR_F_SHARED)) != 0)
-        return ST_ECORRUPT;
-    if (st_rd_svarint(r, &base) || st_rd_uvarint(r, &h->g) || h->g == 0)
-        return ST_ECORRUPT;
-    if (st_rd_uvarint(r, &h->n_exc) || h->n_exc > m)
-        return ST_ECORRUPT;
-    h->shared = (flags & PFOR_F_SHARED) != 0;
-    h->zz = (flags & PFOR_F_ZIGZAG) != 0;
-    h->base = (uint64_t)base;
-    if (st_rd_raw(r, h->shared ? 1 : nmb, &h->widths))
-        return ST_ECORRUPT;
-    return 0;
+    gp->bytes = SIZE_MAX;
+    if (n < 3 || dp->m != n - 1)
+        return;
+    /* the step: the (sampled) median delta */
+    uint64_t ref = dp->med_x;
+    struct exact_div ed = exact_div_make(dp->g);
+    uint64_t acc = x[0];
+    size_t prev = (size_t)-1, bytes = 0, n_exc = 0;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t exp = acc + ref;
+        if (x[i] == exp) {
+            acc = exp;
+            continue;
+        }
+        uint64_t q = exact_div_s(x[i] - exp, ed);
+        if (zz(q) >> 63)
+            return; /* no room for the flag bit */
+        bool transient = false;
+        if (i + 1 < n) {
+            uint64_t a = x[i + 1] - (exp + ref), b = x[i + 1] - (x[i] + ref);
+            transient = zz(a) <= zz(b);
+        }
+        bytes += uvarint_len(i - 1 - prev - 1) + uvarint_len(zz(q) << 1 | transient);
+        prev = i - 1;
+        acc = transient ? exp : x[i];
+        if (++n_exc > n / 4)
+            return;
+    }
+    gp->ref = ref;
+    gp->g = dp->g;
+    gp->n_exc = n_exc;
+    gp->bytes = 1 + uvarint_len(dp->g) + uvarint_len(n_exc) + 1 + svarint_len(ref) + bytes;
 }
 
-/* Read one exception after *pos (SIZE_MAX before the first); validates it. */
-static inline int pfor_next_exc(struct st_rd *r, size_t m, const struct pfor_hdr *h, size_t *pos,
-                                uint64_t *high, unsigned *w_out)
+static int grid_write(const uint64_t *x, size_t n, const struct grid_plan *gp,
+                      struct st_buf *out)
 {
-    uint64_t gap;
-    if (st_rd_uvarint(r, &gap) || st_rd_uvarint(r, high))
-        return ST_ECORRUPT;
-    if (gap >= m - (*pos + 1))
-        return ST_ECORRUPT;
-    *pos = *pos + 1 + (size_t)gap;
-    unsigned w = h->widths[h->shared ? 0 : *pos / PFOR_MB];
-    if (w >= 64 || (w > 0 && (*high >> (64 - w)) != 0))
-        return ST_ECORRUPT;
-    *w_out = w;
-    return 0;
+    int rc = st_buf_put_u8(out, PFOR_F_SHARED_W | PFOR_F_SHARED_REF | PFOR_F_TRANSIENT);
+    if (rc == 0)
+        rc = st_buf_put_uvarint(out, gp->g);
+    if (rc == 0)
+        rc = st_buf_put_uvarint(out, gp->n_exc);
+    if (rc == 0)
+        rc = st_buf_put_u8(out, 0);
+    if (rc == 0)
+        rc = st_buf_put_uvarint(out, zz(gp->ref));
+    struct exact_div ed = exact_div_make(gp->g);
+    uint64_t acc = x[0];
+    size_t prev = (size_t)-1, seen = 0;
+    for (size_t i = 1; rc == 0 && i < n; i++) {
+        uint64_t exp = acc + gp->ref;
+        if (x[i] == exp) {
+            acc = exp;
+            continue;
+        }
+        uint64_t q = exact_div_s(x[i] - exp, ed);
+        bool transient = false;
+        if (i + 1 < n) {
+            uint64_t a = x[i + 1] - (exp + gp->ref), b = x[i + 1] - (x[i] + gp->ref);
+            transient = zz(a) <= zz(b);
+        }
+        rc = st_buf_put_uvarint(out, i - 1 - prev - 1);
+        if (rc == 0)
+            rc = st_buf_put_uvarint(out, zz(q) << 1 | transient);
+        prev = i - 1;
+        acc = transient ? exp : x[i];
+        seen++;
+    }
+    if (rc == 0 && seen != gp->n_exc)
+        rc = ST_EINTERNAL;
+    return rc;
+}
+
+/* ------------------------------------------------------------ PFOR decode */
+
+/* LEB128 with a one-byte fast path (exceptions and refs are mostly small). */
+static inline int rd_uv(struct st_rd *r, uint64_t *v)
+{
+    if (r->off < r->len && r->p[r->off] < 0x80) {
+        *v = r->p[r->off++];
+        return 0;
+    }
+    return st_rd_uvarint(r, v);
+}
+
+struct pfor_dec {
+    uint8_t flags;
+    uint64_t g;
+    uint64_t n_exc;
+    size_t m, nmb;
+    const uint8_t *widths; /* 1 or nmb bytes, borrowed */
+    struct st_rd refs;     /* reader positioned at the references */
+    struct st_rd packed;   /* reader positioned at the first miniblock */
+    struct st_rd exc;      /* reader positioned at the exceptions */
+};
+
+static inline unsigned pfor_width(const struct pfor_dec *d, size_t k)
+{
+    return d->widths[(d->flags & PFOR_F_SHARED_W) ? 0 : k];
 }
 
 /*
- * Read the miniblocks and exceptions of a PFOR section of m >= 1 values into
- * u[0..m) as raw unsigned values (before base/g/zigzag).
+ * Parse and validate the section layout for m >= 1 values: every width,
+ * every reference, the packed bytes; leaves r at the exceptions (which the
+ * caller consumes and r must then be at the end of its stream).
  */
-static int pfor_read_body(struct st_rd *r, size_t m, const struct pfor_hdr *h, uint64_t *u)
+static int pfor_open(struct st_rd *r, size_t m, uint8_t allowed_flags, struct pfor_dec *d)
 {
-    size_t nmb = (m + PFOR_MB - 1) / PFOR_MB;
-    for (size_t k = 0; k < nmb; k++) {
-        unsigned w = h->widths[h->shared ? 0 : k];
-        size_t off = k * PFOR_MB, cnt = m - off < PFOR_MB ? m - off : PFOR_MB;
+    d->m = m;
+    d->nmb = (m + PFOR_MB - 1) / PFOR_MB;
+    if (st_rd_u8(r, &d->flags) || (d->flags & ~allowed_flags) != 0)
+        return ST_ECORRUPT;
+    if (rd_uv(r, &d->g) || d->g == 0)
+        return ST_ECORRUPT;
+    if (rd_uv(r, &d->n_exc) || d->n_exc > m || d->n_exc > st_rd_left(r) / 2)
+        return ST_ECORRUPT;
+    size_t nw = (d->flags & PFOR_F_SHARED_W) ? 1 : d->nmb;
+    if (st_rd_raw(r, nw, &d->widths))
+        return ST_ECORRUPT;
+    size_t packed = 0;
+    for (size_t k = 0; k < d->nmb; k++) {
+        unsigned w = pfor_width(d, k);
+        size_t cnt = m - k * PFOR_MB < PFOR_MB ? m - k * PFOR_MB : PFOR_MB;
         if (w > 64)
             return ST_ECORRUPT;
-        size_t nb = bitpack_len(cnt, w);
-        if (st_rd_left(r) < nb)
-            return ST_ECORRUPT;
-        bitpack_unpack(r->p + r->off, st_rd_left(r), cnt, w, u + off);
-        r->off += nb;
+        packed += bitpack_len(cnt, w);
     }
-    size_t pos = (size_t)-1;
-    for (uint64_t e = 0; e < h->n_exc; e++) {
-        uint64_t high;
-        unsigned w;
-        if (pfor_next_exc(r, m, h, &pos, &high, &w))
+    d->refs = *r;
+    size_t nr = (d->flags & PFOR_F_SHARED_REF) ? 1 : d->nmb;
+    for (size_t k = 0; k < nr; k++) {
+        uint64_t v;
+        if (rd_uv(r, &v))
             return ST_ECORRUPT;
-        u[pos] |= high << w;
+    }
+    if (st_rd_left(r) < packed)
+        return ST_ECORRUPT;
+    d->packed = *r;
+    r->off += packed;
+    d->exc = *r;
+    return 0;
+}
+
+/* Exception cursor: the next exception's position (SIZE_MAX when none). */
+struct exc_cur {
+    uint64_t left;
+    size_t pos;
+    uint64_t val; /* zigzag high bits, or (zigzag << 1 | transient) */
+};
+
+static inline int exc_next(struct pfor_dec *d, struct exc_cur *e)
+{
+    if (e->left == 0) {
+        e->pos = SIZE_MAX;
+        return 0;
+    }
+    uint64_t gap;
+    if (rd_uv(&d->exc, &gap) || rd_uv(&d->exc, &e->val))
+        return ST_ECORRUPT;
+    size_t next = e->pos + 1; /* SIZE_MAX + 1 == 0 before the first */
+    if (gap >= d->m - next)
+        return ST_ECORRUPT;
+    e->pos = next + (size_t)gap;
+    e->left--;
+    return 0;
+}
+
+/*
+ * Unpack miniblock k into u[0..cnt) and patch its exceptions: the raw
+ * q = slot | high << w (two's complement, before reference and g).
+ */
+static inline int pfor_mb_read(struct pfor_dec *d, size_t k, size_t cnt, uint64_t *u,
+                               struct exc_cur *e)
+{
+    unsigned w = pfor_width(d, k);
+    size_t off = k * PFOR_MB;
+    bitpack_unpack(d->packed.p + d->packed.off, st_rd_left(&d->packed), cnt, w, u);
+    d->packed.off += bitpack_len(cnt, w);
+    while (e->pos < off + cnt) {
+        uint64_t high = unzz(e->val);
+        if (w >= 64 || asr_u64(high << w, w) != high)
+            return ST_ECORRUPT;
+        u[e->pos - off] |= high << w;
+        if (exc_next(d, e))
+            return ST_ECORRUPT;
     }
     return 0;
 }
 
-static inline uint64_t pfor_value(const struct pfor_hdr *h, uint64_t u)
+static inline int pfor_next_ref(struct pfor_dec *d, size_t k, uint64_t *ref)
 {
-    return h->base + h->g * (h->zz ? unzz(u) : u);
+    uint64_t v;
+    if ((d->flags & PFOR_F_SHARED_REF) && k > 0)
+        return 0;
+    if (rd_uv(&d->refs, &v))
+        return ST_ECORRUPT;
+    *ref += unzz(v);
+    return 0;
 }
 
-/* x = base + g * s(u), in place. */
-static void pfor_apply_for(uint64_t *u, size_t m, const struct pfor_hdr *h)
+/* u[i] = ref + g * u[i] */
+static inline void mb_apply(uint64_t *u, size_t cnt, uint64_t ref, uint64_t g)
 {
-    uint64_t base = h->base, g = h->g;
-    if (!h->zz && g == 1) {
-        for (size_t i = 0; i < m; i++)
-            u[i] = base + u[i];
-    } else if (!h->zz) {
-        for (size_t i = 0; i < m; i++)
-            u[i] = base + g * u[i];
-    } else if (g == 1) {
-        for (size_t i = 0; i < m; i++)
-            u[i] = base + unzz(u[i]);
+    if (g == 1) {
+        for (size_t i = 0; i < cnt; i++)
+            u[i] += ref;
     } else {
-        for (size_t i = 0; i < m; i++)
-            u[i] = base + g * unzz(u[i]);
+        for (size_t i = 0; i < cnt; i++)
+            u[i] = ref + g * u[i];
     }
 }
 
-/*
- * Running sum in place: u[i] = acc += u[i]. Four values per step with one
- * add on the loop-carried chain.
- */
-static uint64_t prefix_sum(uint64_t *u, size_t m, uint64_t acc)
+/* Running sum of ref + g * u[i], in place; returns the last value. Four
+ * values per step with one add on the loop-carried chain. */
+static inline uint64_t mb_prefix(uint64_t *u, size_t cnt, uint64_t acc, uint64_t ref, uint64_t g)
 {
     size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        uint64_t t0 = u[i], t1 = t0 + u[i + 1], t2 = t1 + u[i + 2], t3 = t2 + u[i + 3];
-        u[i] = acc + t0;
-        u[i + 1] = acc + t1;
-        u[i + 2] = acc + t2;
-        u[i + 3] = acc + t3;
-        acc += t3;
+    if (g == 1) {
+        for (; i + 4 <= cnt; i += 4) {
+            uint64_t t0 = ref + u[i], t1 = t0 + ref + u[i + 1];
+            uint64_t t2 = t1 + ref + u[i + 2], t3 = t2 + ref + u[i + 3];
+            u[i] = acc + t0;
+            u[i + 1] = acc + t1;
+            u[i + 2] = acc + t2;
+            u[i + 3] = acc + t3;
+            acc += t3;
+        }
+    } else {
+        for (; i + 4 <= cnt; i += 4) {
+            uint64_t t0 = ref + g * u[i], t1 = t0 + ref + g * u[i + 1];
+            uint64_t t2 = t1 + ref + g * u[i + 2], t3 = t2 + ref + g * u[i + 3];
+            u[i] = acc + t0;
+            u[i + 1] = acc + t1;
+            u[i + 2] = acc + t2;
+            u[i + 3] = acc + t3;
+            acc += t3;
+        }
     }
-    for (; i < m; i++) {
-        acc += u[i];
+    for (; i < cnt; i++) {
+        acc += ref + g * u[i];
         u[i] = acc;
     }
     return acc;
 }
 
-/* ------------------------------------------------------------ candidates */
+enum pfor_mode { PFOR_FOR, PFOR_DELTA };
 
-struct int_ctx {
-    const int64_t *v;
-    size_t n;
-    uint64_t *seq; /* deltas or dods */
-    struct pfor_scratch s;
-};
+/*
+ * Decode a whole PFOR section of m values into u: FOR gives ref + g*q per
+ * value, DELTA the running sum of those starting from acc.
+ */
+static int pfor_decode(struct pfor_dec *d, uint64_t *u, enum pfor_mode mode, uint64_t acc)
+{
+    struct exc_cur e = {d->n_exc, SIZE_MAX, 0};
+    if (exc_next(d, &e))
+        return ST_ECORRUPT;
+    uint64_t ref = 0;
+    for (size_t k = 0; k < d->nmb; k++) {
+        size_t off = k * PFOR_MB, cnt = d->m - off < PFOR_MB ? d->m - off : PFOR_MB;
+        if (pfor_next_ref(d, k, &ref) || pfor_mb_read(d, k, cnt, u + off, &e))
+            return ST_ECORRUPT;
+        if (mode == PFOR_FOR) {
+            if (cnt == PFOR_MB)
+                mb_apply(u + off, PFOR_MB, ref, d->g);
+            else
+                mb_apply(u + off, cnt, ref, d->g);
+        } else {
+            acc = mb_prefix(u + off, cnt, acc, ref, d->g);
+        }
+    }
+    return 0;
+}
+
+/*
+ * Fills written with SSE2-sized vectors (GCC vector extensions, also
+ * understood by clang): at -O2 GCC only vectorises loops whose trip count
+ * is a known multiple of the vector width, which these are not.
+ */
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
+
+static inline void v2_store(uint64_t *p, v2u64 v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+/* u[k] = acc + (k + 1) * step for k < cnt; returns the last value. */
+static inline uint64_t fill_progression(uint64_t *u, size_t cnt, uint64_t acc, uint64_t step)
+{
+    size_t k = 0;
+    if (cnt >= 4) {
+        v2u64 a = {acc + step, acc + 2 * step}, inc = {2 * step, 2 * step};
+        for (; k + 4 <= cnt; k += 4) {
+            v2_store(u + k, a);
+            v2_store(u + k + 2, a + inc);
+            a += inc + inc;
+        }
+        acc += k * step;
+    }
+    for (; k < cnt; k++) {
+        acc += step;
+        u[k] = acc;
+    }
+    return acc;
+}
+
+static inline void fill_u64(uint64_t *u, size_t cnt, uint64_t v)
+{
+    size_t k = 0;
+    v2u64 a = {v, v};
+    for (; k + 4 <= cnt; k += 4) {
+        v2_store(u + k, a);
+        v2_store(u + k + 2, a);
+    }
+    for (; k < cnt; k++)
+        u[k] = v;
+}
+
+/*
+ * DELTA whose deltas all equal one reference except at exceptions (shared
+ * width 0 and reference): values are arithmetic progressions between the
+ * exceptions, filled directly while reading them. With PFOR_F_TRANSIENT an
+ * exception value carries a flag bit: a transient exception moves only its
+ * own value, the grid continues from where it would have been.
+ */
+static int delta_regular(struct pfor_dec *d, uint64_t *u, uint64_t acc)
+{
+    struct exc_cur e = {d->n_exc, SIZE_MAX, 0};
+    uint64_t ref = 0;
+    bool transient = (d->flags & PFOR_F_TRANSIENT) != 0;
+    if (pfor_next_ref(d, 0, &ref))
+        return ST_ECORRUPT;
+    size_t cur = 0;
+    for (;;) {
+        if (exc_next(d, &e))
+            return ST_ECORRUPT;
+        if (e.pos == SIZE_MAX)
+            break;
+        acc = fill_progression(u + cur, e.pos - cur, acc, ref);
+        uint64_t v = e.val;
+        bool t = transient && (v & 1);
+        uint64_t delta = ref + d->g * unzz(transient ? v >> 1 : v);
+        u[e.pos] = acc + delta;
+        acc = t ? acc + ref : acc + delta;
+        cur = e.pos + 1;
+    }
+    fill_progression(u + cur, d->m - cur, acc, ref);
+    return 0;
+}
+
+/* ------------------------------------------------------------ candidates */
 
 static size_t cost_varint(const int64_t *v, size_t n)
 {
@@ -596,6 +977,11 @@ struct dict_build {
     unsigned bits;
 };
 
+static unsigned dict_width(size_t nd)
+{
+    return pfor_width_up(bitpack_width(nd - 1));
+}
+
 static inline size_t dict_find(const struct dict_build *d, int64_t v)
 {
     size_t mask = ((size_t)1 << d->bits) - 1;
@@ -605,8 +991,12 @@ static inline size_t dict_find(const struct dict_build *d, int64_t v)
     return h;
 }
 
-/* Collect distinct values; false when there are more than `limit`. */
-static bool dict_collect(struct dict_build *d, const int64_t *v, size_t n, size_t limit)
+/*
+ * Collect distinct values; false when there are more than `limit` or when
+ * the indexes alone would take `budget` bytes (another candidate is better).
+ */
+static bool dict_collect(struct dict_build *d, const int64_t *v, size_t n, size_t limit,
+                         size_t budget)
 {
     d->nd = 0;
     memset(d->slot_i, 0, ((size_t)1 << d->bits) * sizeof(d->slot_i[0]));
@@ -617,6 +1007,8 @@ static bool dict_collect(struct dict_build *d, const int64_t *v, size_t n, size_
         if (d->slot_i[h] != 0)
             continue;
         if (d->nd >= limit)
+            return false;
+        if ((d->nd & (d->nd - 1)) == 0 && d->nd + bitpack_len(n, dict_width(d->nd + 1)) >= budget)
             return false;
         d->slot_v[h] = v[i];
         d->vals[d->nd++] = v[i];
@@ -636,10 +1028,6 @@ static size_t dict_values_len(const struct dict_build *d)
     return bytes;
 }
 
-static unsigned dict_width(size_t nd)
-{
-    return pfor_width_up(bitpack_width(nd - 1));
-}
 
 static int write_dict(const struct dict_build *d, const int64_t *v, size_t n, uint64_t *idx,
                       struct st_buf *out)
@@ -700,6 +1088,7 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
     uint8_t *mem = NULL;
     size_t cost[C_N];
     struct pfor_plan plan;
+    struct grid_plan grid = {0, 0, 0, SIZE_MAX};
     struct dict_build dict = {0};
 
     if (n == 0) {
@@ -732,45 +1121,58 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
         dict.bits++;
     size_t slots = (size_t)1 << dict.bits;
     size_t nmb = (n + PFOR_MB - 1) / PFOR_MB;
-    size_t words = 3 * n + limit + slots;
-    mem = st_malloc(words * sizeof(uint64_t) + 2 * nmb + slots * sizeof(uint16_t));
+    size_t words = 2 * n + nmb + limit + slots;
+    mem = st_malloc(words * sizeof(uint64_t) + nmb + 1 + slots * sizeof(uint16_t));
     if (mem == NULL) {
         rc = ST_ENOMEM;
         goto out;
     }
-    uint64_t *seq = (uint64_t *)mem;
+    uint64_t *seq = (uint64_t *)(void *)mem;
     struct pfor_scratch s = {
-        .ua = seq + n,
-        .ub = seq + 2 * n,
+        .t = seq + n,
+        .r = seq + 2 * n,
     };
-    dict.vals = (int64_t *)(seq + 3 * n);
+    dict.vals = (int64_t *)(s.r + nmb);
     dict.slot_v = dict.vals + limit;
-    s.wa = mem + words * sizeof(uint64_t);
-    s.wb = s.wa + nmb;
-    dict.slot_i = (uint16_t *)(void *)(s.wb + nmb);
+    s.w = mem + words * sizeof(uint64_t);
+    dict.slot_i = (uint16_t *)(void *)(s.w + nmb + (nmb & 1)); /* 2-byte aligned */
 
     cost[C_PLAIN] = 1 + 8 * n;
     cost[C_VARINT] = cost_varint(v, n);
     cost[C_RLE] = cost_rle(v, n);
 
     const uint64_t *x = (const uint64_t *)v;
-    pfor_plan_make(x, n, &s, &plan);
-    cost[C_FOR] = 1 + plan.bytes;
-
     size_t head = 1 + uvarint_len(st_zigzag_enc(v[0]));
     diff_u64(x, n, seq);
     pfor_plan_make(seq, n - 1, &s, &plan);
-    cost[C_DELTA] = head + plan.bytes;
+    grid_plan_make(x, n, &plan, &grid);
+    bool use_grid = grid.bytes < plan.bytes;
+    cost[C_DELTA] = head + (use_grid ? grid.bytes : plan.bytes);
 
-    if (n >= 3) {
-        head += uvarint_len(zz(seq[0]));
-        diff_u64(seq, n - 1, seq + 0);
-        /* seq now holds n-2 dods (in place: d[i] = s[i+1] - s[i]) */
-        pfor_plan_make(seq, n - 2, &s, &plan);
-        cost[C_DOD] = head + plan.bytes;
+    /* a sampled estimate decides whether the full plan is worth making */
+    if (n < 16 * PFOR_MB || pfor_estimate(x, n) < cost[C_DELTA] / 2 * 3) {
+        pfor_plan_make(x, n, &s, &plan);
+        cost[C_FOR] = 1 + plan.bytes;
     }
 
-    if (limit >= 2 && dict_collect(&dict, v, n, limit))
+    /* DOD only wins on smoothly changing deltas; skip it when DELTA is
+     * already under a bit per value */
+    if (n >= 3 && cost[C_DELTA] > n / 8 + 64) {
+        size_t best_so_far = cost[C_DELTA] < cost[C_FOR] ? cost[C_DELTA] : cost[C_FOR];
+        head += uvarint_len(zz(seq[0]));
+        diff_u64(seq, n - 1, seq);
+        if (n < 16 * PFOR_MB || pfor_estimate(seq, n - 2) < best_so_far / 2 * 3) {
+            pfor_plan_make(seq, n - 2, &s, &plan);
+            cost[C_DOD] = head + plan.bytes;
+        }
+    }
+
+    size_t best_so_far = SIZE_MAX;
+    for (int c = 0; c < C_N; c++)
+        best_so_far = cost[c] < best_so_far ? cost[c] : best_so_far;
+    /* DICT takes at least a bit per index */
+    if (limit >= 2 && best_so_far > bitpack_len(n, 1) &&
+        dict_collect(&dict, v, n, limit, best_so_far))
         cost[C_DICT] = 2 + dict_values_len(&dict) + bitpack_len(n, dict_width(dict.nd));
 
     int best = C_PLAIN;
@@ -784,16 +1186,21 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
         pfor_plan_make(x, n, &s, &plan);
         rc = st_buf_put_u8(out, ENC_FOR);
         if (rc == 0)
-            rc = pfor_write(&plan, n, out);
+            rc = pfor_write(&plan, out);
         break;
     case C_DELTA:
-        diff_u64(x, n, seq);
-        pfor_plan_make(seq, n - 1, &s, &plan);
         rc = st_buf_put_u8(out, ENC_DELTA);
         if (rc == 0)
             rc = st_buf_put_svarint(out, v[0]);
-        if (rc == 0)
-            rc = pfor_write(&plan, n - 1, out);
+        if (rc)
+            break;
+        if (use_grid) {
+            rc = grid_write(x, n, &grid, out);
+            break;
+        }
+        diff_u64(x, n, seq);
+        pfor_plan_make(seq, n - 1, &s, &plan);
+        rc = pfor_write(&plan, out);
         break;
     case C_DOD:
         diff_u64(x, n, seq);
@@ -805,7 +1212,7 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
         diff_u64(seq, n - 1, seq);
         pfor_plan_make(seq, n - 2, &s, &plan);
         if (rc == 0)
-            rc = pfor_write(&plan, n - 2, out);
+            rc = pfor_write(&plan, out);
         break;
     case C_RLE:
         rc = write_rle(v, n, out);
@@ -833,15 +1240,14 @@ static int dec_rle(struct st_rd *r, int64_t *out, size_t n)
 {
     uint64_t runs, prev = 0;
     size_t filled = 0;
-    if (st_rd_uvarint(r, &runs) || runs > n || (runs == 0 && n != 0))
+    if (rd_uv(r, &runs) || runs > n || (runs == 0 && n != 0))
         return ST_ECORRUPT;
     for (uint64_t k = 0; k < runs; k++) {
         uint64_t dv, len;
-        if (st_rd_uvarint(r, &dv) || st_rd_uvarint(r, &len) || len == 0 || len > n - filled)
+        if (rd_uv(r, &dv) || rd_uv(r, &len) || len == 0 || len > n - filled)
             return ST_ECORRUPT;
         prev += unzz(dv);
-        for (size_t i = 0; i < len; i++)
-            out[filled + i] = (int64_t)prev;
+        fill_u64((uint64_t *)out + filled, (size_t)len, prev);
         filled += (size_t)len;
     }
     return filled == n ? 0 : ST_ECORRUPT;
@@ -851,48 +1257,31 @@ static int dec_varint(struct st_rd *r, int64_t *out, size_t n)
 {
     if (st_rd_left(r) < n)
         return ST_ECORRUPT;
-    for (size_t i = 0; i < n; i++)
-        if (st_rd_svarint(r, &out[i]))
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u;
+        if (rd_uv(r, &u))
             return ST_ECORRUPT;
+        out[i] = (int64_t)unzz(u);
+    }
     return 0;
 }
 
-/* u[k] = acc + (k + 1) * step for k < cnt; returns the last value. */
-static inline uint64_t fill_progression(uint64_t *u, size_t cnt, uint64_t acc, uint64_t step)
+static int dec_for(struct st_rd *r, int64_t *out, size_t n)
 {
-    for (size_t k = 0; k < cnt; k++) {
-        acc += step;
-        u[k] = acc;
-    }
-    return acc;
-}
-
-/*
- * DELTA whose miniblocks all have width 0: every delta is `base` except at
- * the exceptions, so the values are arithmetic progressions between them
- * (regular timestamps). Fills them directly while reading the exceptions.
- */
-static int dec_delta_regular(struct st_rd *r, uint64_t *u, size_t m, uint64_t acc,
-                             const struct pfor_hdr *h)
-{
-    size_t cur = 0, pos = (size_t)-1;
-    for (uint64_t e = 0; e < h->n_exc; e++) {
-        uint64_t high;
-        unsigned w;
-        if (pfor_next_exc(r, m, h, &pos, &high, &w))
-            return ST_ECORRUPT;
-        acc = fill_progression(u + cur, pos - cur, acc, h->base);
-        acc += pfor_value(h, high);
-        u[pos] = acc;
-        cur = pos + 1;
-    }
-    fill_progression(u + cur, m - cur, acc, h->base);
+    struct pfor_dec d;
+    if (n == 0)
+        return 0;
+    if (pfor_open(r, n, PFOR_F_SHARED_W | PFOR_F_SHARED_REF, &d) ||
+        pfor_decode(&d, (uint64_t *)out, PFOR_FOR, 0))
+        return ST_ECORRUPT;
+    *r = d.exc;
     return 0;
 }
 
 static int dec_delta(struct st_rd *r, int64_t *out, size_t n)
 {
     int64_t first;
+    struct pfor_dec d;
     if (n == 0)
         return 0;
     if (st_rd_svarint(r, &first))
@@ -901,23 +1290,32 @@ static int dec_delta(struct st_rd *r, int64_t *out, size_t n)
     if (n == 1)
         return 0;
     uint64_t *u = (uint64_t *)(out + 1);
-    struct pfor_hdr h;
-    int rc = pfor_read_hdr(r, n - 1, &h);
+    if (pfor_open(r, n - 1, PFOR_F_SHARED_W | PFOR_F_SHARED_REF | PFOR_F_TRANSIENT, &d))
+        return ST_ECORRUPT;
+    bool regular = (d.flags & PFOR_F_SHARED_W) && (d.flags & PFOR_F_SHARED_REF) &&
+                   d.widths[0] == 0;
+    if ((d.flags & PFOR_F_TRANSIENT) && !regular)
+        return ST_ECORRUPT;
+    int rc = regular ? delta_regular(&d, u, (uint64_t)first)
+                     : pfor_decode(&d, u, PFOR_DELTA, (uint64_t)first);
     if (rc)
         return rc;
-    if (h.shared && h.widths[0] == 0)
-        return dec_delta_regular(r, u, n - 1, (uint64_t)first, &h);
-    rc = pfor_read_body(r, n - 1, &h, u);
-    if (rc)
-        return rc;
-    pfor_apply_for(u, n - 1, &h);
-    prefix_sum(u, n - 1, (uint64_t)first);
+    *r = d.exc;
     return 0;
+}
+
+static void prefix_sum(uint64_t *u, size_t m, uint64_t acc)
+{
+    for (size_t i = 0; i < m; i++) {
+        acc += u[i];
+        u[i] = acc;
+    }
 }
 
 static int dec_dod(struct st_rd *r, int64_t *out, size_t n)
 {
     int64_t first, d1;
+    struct pfor_dec d;
     if (n == 0)
         return 0;
     if (st_rd_svarint(r, &first))
@@ -931,15 +1329,11 @@ static int dec_dod(struct st_rd *r, int64_t *out, size_t n)
     if (n == 2)
         return 0;
     uint64_t *u = (uint64_t *)(out + 2);
-    struct pfor_hdr h;
-    int rc = pfor_read_hdr(r, n - 2, &h);
-    if (rc == 0)
-        rc = pfor_read_body(r, n - 2, &h, u);
-    if (rc)
-        return rc;
-    pfor_apply_for(u, n - 2, &h);
-    prefix_sum(u, n - 2, (uint64_t)d1);
+    if (pfor_open(r, n - 2, PFOR_F_SHARED_W | PFOR_F_SHARED_REF, &d) ||
+        pfor_decode(&d, u, PFOR_DELTA, (uint64_t)d1))
+        return ST_ECORRUPT;
     prefix_sum(u, n - 2, (uint64_t)out[1]);
+    *r = d.exc;
     return 0;
 }
 
@@ -949,10 +1343,10 @@ static int dec_dict(struct st_rd *r, int64_t *out, size_t n)
     int rc = 0;
     uint64_t *dict = NULL;
     uint8_t w;
-    if (st_rd_uvarint(r, &nd) || nd > n || nd > st_rd_left(r) || (nd == 0 && n != 0))
+    if (rd_uv(r, &nd) || nd > n || nd > st_rd_left(r) || (nd == 0 && n != 0))
         return ST_ECORRUPT;
     if (n == 0)
-        return nd == 0 ? 0 : ST_ECORRUPT;
+        return 0;
     dict = st_malloc((size_t)nd * sizeof(*dict));
     if (dict == NULL)
         return ST_ENOMEM;
@@ -964,7 +1358,7 @@ static int dec_dict(struct st_rd *r, int64_t *out, size_t n)
     dict[0] = (uint64_t)d0;
     for (size_t k = 1; k < nd; k++) {
         uint64_t dv;
-        if (st_rd_uvarint(r, &dv)) {
+        if (rd_uv(r, &dv)) {
             rc = ST_ECORRUPT;
             goto out;
         }
@@ -1009,8 +1403,7 @@ int enc_i64_decode(const uint8_t *p, size_t len, int64_t *out, size_t n)
         int64_t v;
         if (st_rd_svarint(&r, &v))
             return ST_ECORRUPT;
-        for (size_t i = 0; i < n; i++)
-            out[i] = v;
+        fill_u64((uint64_t *)out, n, (uint64_t)v);
         break;
     }
     case ENC_RLE:
@@ -1020,14 +1413,7 @@ int enc_i64_decode(const uint8_t *p, size_t len, int64_t *out, size_t n)
         rc = dec_varint(&r, out, n);
         break;
     case ENC_FOR:
-        if (n > 0) {
-            struct pfor_hdr h;
-            rc = pfor_read_hdr(&r, n, &h);
-            if (rc == 0)
-                rc = pfor_read_body(&r, n, &h, (uint64_t *)out);
-            if (rc == 0)
-                pfor_apply_for((uint64_t *)out, n, &h);
-        }
+        rc = dec_for(&r, out, n);
         break;
     case ENC_DELTA:
         rc = dec_delta(&r, out, n);

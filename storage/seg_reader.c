@@ -105,6 +105,14 @@ struct seg {
     uint8_t *sym_blob;
 };
 
+/* st_col_bytes that never forms NULL + 0: a BYTES column of empty values has
+ * no data buffer. */
+static const uint8_t *col_val(const struct st_col *c, size_t row, size_t *len)
+{
+    *len = c->offs[row + 1] - c->offs[row];
+    return c->data ? c->data + c->offs[row] : (const uint8_t *)"";
+}
+
 /* ---- low-level reads ---------------------------------------------------- */
 
 /* Read exactly n bytes at off; a short read is corruption (the file ends
@@ -1080,7 +1088,7 @@ static void verify_values(struct verifier *v, uint32_t g, const struct st_batch 
         if ((sc->cols[c].flags & ST_COLF_BLOOM) && s->blooms[c] != NULL) {
             for (size_t r = 0; r < n; r++) {
                 size_t len;
-                const uint8_t *p = st_col_bytes(col, r, &len);
+                const uint8_t *p = col_val(col, r, &len);
                 if (len > 0 && !bloom_maybe(s->blooms[c], p, len)) {
                     vreport(v, bk->off, "bloom filter of '%s' misses the value of row %" PRIu64,
                             sc->cols[c].name, gi->row_start + r);
@@ -1118,7 +1126,7 @@ static void verify_values(struct verifier *v, uint32_t g, const struct st_batch 
                 cmp = (ca->f64[pr] > cb->f64[r]) - (ca->f64[pr] < cb->f64[r]);
             } else {
                 size_t la, lb;
-                const uint8_t *pa = st_col_bytes(ca, pr, &la), *pc = st_col_bytes(cb, r, &lb);
+                const uint8_t *pa = col_val(ca, pr, &la), *pc = col_val(cb, r, &lb);
                 cmp = memcmp(pa, pc, la < lb ? la : lb);
                 if (cmp == 0)
                     cmp = (la > lb) - (la < lb);

@@ -110,6 +110,14 @@ struct seg_writer {
     struct st_buf enc, cmp; /* scratch */
 };
 
+/* st_col_bytes that never forms NULL + 0: a BYTES column of empty values has
+ * no data buffer. */
+static const uint8_t *col_val(const struct st_col *c, size_t row, size_t *len)
+{
+    *len = c->offs[row + 1] - c->offs[row];
+    return c->data ? c->data + c->offs[row] : (const uint8_t *)"";
+}
+
 static int wfail(struct seg_writer *w, struct st_errctx *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -239,7 +247,7 @@ static int row_cmp(const struct st_batch *a, size_t ra, const struct st_batch *b
                 return ca->f64[ra] < cb->f64[rb] ? -1 : 1;
         } else {
             size_t la, lb;
-            const uint8_t *pa = st_col_bytes(ca, ra, &la), *pb = st_col_bytes(cb, rb, &lb);
+            const uint8_t *pa = col_val(ca, ra, &la), *pb = col_val(cb, rb, &lb);
             int r = memcmp(pa, pb, la < lb ? la : lb);
             if (r != 0)
                 return r;
@@ -447,7 +455,7 @@ static int flush_group(struct seg_writer *w, struct st_errctx *err)
         const struct st_col *col = &w->grp.cols[c];
         for (size_t r = 0; r < n; r++) {
             size_t len;
-            const uint8_t *p = st_col_bytes(col, r, &len);
+            const uint8_t *p = col_val(col, r, &len);
             if (len > 0 && (rc = hashes_add(&w->bloom_h[c], bloom_hash(p, len))) != 0)
                 return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
         }

@@ -379,6 +379,17 @@ static int idx_tenant_get(struct idx *x, const char *tenant, struct idx_ent **ou
     return 0;
 }
 
+uint64_t idx_n_series_loaded(struct idx *x)
+{
+    uint64_t n = 0;
+    pthread_rwlock_rdlock(&x->lock);
+    for (size_t i = 0; i < x->tenants.n_slots; i++)
+        for (struct idx_ent *e = x->tenants.slots[i]; e != NULL; e = e->next)
+            n += e->val - 1;
+    pthread_rwlock_unlock(&x->lock);
+    return n;
+}
+
 uint64_t idx_n_series(struct idx *x, const char *tenant)
 {
     if (st_tenant_check(tenant, NULL) != 0)

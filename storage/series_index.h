@@ -80,6 +80,8 @@ int idx_label_values(struct idx *x, const char *tenant, const char *name,
                      struct st_errctx *err);
 /* Number of series of a tenant. */
 uint64_t idx_n_series(struct idx *x, const char *tenant);
+/* Series of every tenant whose index state is loaded (used since start). */
+uint64_t idx_n_series_loaded(struct idx *x);
 
 /* Decode canonical label bytes (an 'I' value) into one st_malloc'd block as
  * idx_series_labels returns it. Every byte is checked (names non-empty and

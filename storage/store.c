@@ -970,6 +970,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
     out->flushes = atomic_load(&s->flushes);
     out->flush_errors = atomic_load(&s->flush_errors);
     out->segments_quarantined = atomic_load(&s->quarantined);
+    out->series = s->idx ? idx_n_series_loaded(s->idx) : 0;
     if (s->wal) {
         struct wal_stats ws;
         wal_get_stats(s->wal, &ws);

@@ -102,7 +102,7 @@ struct store_stats {
     uint64_t head_bytes;
     uint64_t flushes;
     uint64_t flush_errors;
-    uint64_t series;
+    uint64_t series;             /* of tenants used since start */
     bool ready; /* recovery done */
 };
 void store_get_stats(struct store *s, struct store_stats *out);

@@ -24,7 +24,8 @@
  *
  *   off  size  field
  *     0     4  len: payload bytes, <= the header's max_record
- *     4     4  crc: low 32 bits of XXH64(payload, len, seed = XXH64(len ‖ seq, 12, WAL_SEED))
+ *     4     4  crc: low 32 bits of XXH64(payload, len, seed), where
+ *                  seed = XXH64(len and seq as 12 LE bytes, WAL_SEED)
  *     8     8  seq: >= 1, strictly greater than every earlier seq in the log
  *    16   len  payload
  *
@@ -99,6 +100,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,12 +168,12 @@ struct wal {
     struct wal_stats stats;
 
     /* Owned by the current leader (handed over through mu), or by close. */
-    int fd;               /* active file, or -1: the next group starts a new file */
-    uint64_t active_id;   /* first seq of the active file */
-    uint64_t active_len;  /* its durable length */
-    struct st_buf gbuf;   /* the group being written */
+    int fd;              /* active file, or -1: the next group starts a new file */
+    uint64_t active_id;  /* first seq of the active file */
+    uint64_t active_len; /* its durable length */
+    struct st_buf gbuf;  /* the group being written */
     enum wal_pending pending;
-    uint64_t pending_id;  /* file of the pending undo */
+    uint64_t pending_id; /* file of the pending undo */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -518,8 +520,7 @@ static void check_invariants(const struct wal *w)
 #endif
 }
 
-int wal_open(struct wal **out, const char *dir, const struct wal_opts *opts,
-             struct st_errctx *err)
+int wal_open(struct wal **out, const char *dir, const struct wal_opts *opts, struct st_errctx *err)
 {
     *out = NULL;
     if (dir == NULL || dir[0] == '\0')
@@ -690,8 +691,7 @@ static int group_commit(struct wal *w, struct wal_req *grp, uint32_t n_recs, str
                        (unsigned long long)first);
     rc = group_build(w, grp, roll);
     if (rc)
-        return st_errf(gerr, ST_ENOMEM, "out of memory building a wal group of %u records",
-                       n_recs);
+        return st_errf(gerr, ST_ENOMEM, "out of memory building a wal group of %u records", n_recs);
     if (roll) {
         if (w->fd >= 0)
             close(w->fd); /* complete and fsynced by its last group */
@@ -753,8 +753,7 @@ static struct wal_req *take_group(struct wal *w, uint32_t *n_out)
     return head;
 }
 
-int wal_append(struct wal *w, const void *rec, size_t len, uint64_t *seq_out,
-               struct st_errctx *err)
+int wal_append(struct wal *w, const void *rec, size_t len, uint64_t *seq_out, struct st_errctx *err)
 {
     if (rec == NULL && len > 0)
         return st_errf(err, ST_EINVAL, "wal record of %zu bytes has no data", len);
@@ -912,7 +911,7 @@ static int copy_file(const char *src, const char *dst, struct st_errctx *err)
         rc = out;
         goto out;
     }
-    for (uint64_t off = 0;; ) {
+    for (uint64_t off = 0;;) {
         size_t got;
         rc = read_at(in, buf, WAL_COPY_CHUNK, off, &got, src, err);
         if (rc || got == 0)
@@ -982,8 +981,8 @@ static int write_marker(const struct wal *w, uint64_t id, struct st_errctx *err)
  * the log. Order matters for a crash midway: the damaged file is cut last, so
  * until then the next replay finds the same damage and redoes this.
  */
-static int quarantine(const struct wal *w, const uint64_t *ids, size_t n, size_t bad,
-                      uint64_t off, uint64_t marker, struct st_errctx *err)
+static int quarantine(const struct wal *w, const uint64_t *ids, size_t n, size_t bad, uint64_t off,
+                      uint64_t marker, struct st_errctx *err)
 {
     char path[PATH_MAX], ev[PATH_MAX];
     int rc = 0;
@@ -1024,8 +1023,7 @@ static int repair_torn(const struct wal *w, uint64_t id, uint64_t off, struct st
     return st_io_fsync_dir(w->dir, err);
 }
 
-int wal_replay(struct wal *w, uint64_t from_seq, wal_replay_fn cb, void *arg,
-               struct st_errctx *err)
+int wal_replay(struct wal *w, uint64_t from_seq, wal_replay_fn cb, void *arg, struct st_errctx *err)
 {
     static const uint8_t empty[1];
     char path[PATH_MAX];
@@ -1111,7 +1109,7 @@ int wal_replay(struct wal *w, uint64_t from_seq, wal_replay_fn cb, void *arg,
             goto out;
         }
         next = hi > WAL_SEQ_MAX - 1 - WAL_CORRUPT_SEQ_SKIP ? WAL_SEQ_MAX
-                                                            : hi + 1 + WAL_CORRUPT_SEQ_SKIP;
+                                                           : hi + 1 + WAL_CORRUPT_SEQ_SKIP;
         ST_ERROR("wal corruption in '%s' at offset %llu: %s; replay stops there, the rest is "
                  "kept as *.corrupt and numbering resumes at %llu",
                  path, (unsigned long long)r.bad_off, r.why, (unsigned long long)(next + 1));

@@ -36,6 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char base[256];
 
+static void rm_base(void)
+{
+    rmdir(base);
+}
+
 static void rm_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -121,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(base, sizeof(base), "%s/strata-fuzz-wal-XXXXXX", tmp);
         if (mkdtemp(base) == NULL)
             abort();
+        atexit(rm_base);
     }
     char dir[300];
     snprintf(dir, sizeof(dir), "%s/w", base);

@@ -401,7 +401,7 @@ static void test_fault_fsyncs(void **state)
 static void test_fault_allocs(void **state)
 {
     (void)state;
-    fault_loop(FAULT_ALLOC, 7);
+    fault_loop(FAULT_ALLOC, 1);
 }
 
 /* Disk full: writes are refused with ST_ENOSPC, and accepted again when

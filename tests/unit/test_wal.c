@@ -795,6 +795,8 @@ static uint64_t fault_run(bool fsync_fault, uint64_t n, int sticky, int want_rc)
     st_io_stats_get(&after);
     uint64_t injected = fsync_fault ? after.fsync_errors - before.fsync_errors
                                     : after.write_errors - before.write_errors;
+    /* An injected failure is never swallowed: some append reports it. */
+    assert_int_equal(fails > 0, injected > 0);
     /* Writes resume once the fault is gone. */
     for (uint64_t k = 100; k < 103; k++)
         ex_push(&ex, append_key(w, k), k);
