@@ -49,6 +49,11 @@ int enc_bytes_encode(const uint32_t *offs, const uint8_t *data, size_t n, struct
 /* Decode exactly n values from p[0..len) into out (caller-sized to n). */
 int enc_i64_decode(const uint8_t *p, size_t len, int64_t *out, size_t n);
 int enc_f64_decode(const uint8_t *p, size_t len, double *out, size_t n);
+/* A BYTES block never decodes to more than this many bytes: the constant and
+ * dictionary forms expand, so the decoder bounds the expansion before it
+ * allocates (the segment writer cuts row groups well below it). */
+#define ENC_BYTES_MAX_DECODED (64u << 20)
+
 /* Append n values to a BYTES column (see batch.h). */
 int enc_bytes_decode(const uint8_t *p, size_t len, size_t n, struct st_col *out);
 

@@ -186,7 +186,7 @@ static int try_dict(const uint32_t *offs, const uint8_t *data, size_t n, size_t 
                 break;
             }
             const struct bentry *e = &ent[s - 1];
-            if (e->len == len && memcmp(data + e->off, p, len) == 0) {
+            if (e->len == len && (len == 0 || memcmp(data + e->off, p, len) == 0)) {
                 idx[i] = s - 1;
                 break;
             }
@@ -234,7 +234,8 @@ int enc_bytes_encode(const uint32_t *offs, const uint8_t *data, size_t n, struct
         size_t len = val_len(offs, i);
         plain_var += uvarint_len(len) + len;
         fixed = fixed && len == k;
-        all_equal = all_equal && len == k && memcmp(data + offs[i], data + offs[0], k) == 0;
+        all_equal = all_equal && len == k &&
+                    (k == 0 || memcmp(data + offs[i], data + offs[0], k) == 0);
     }
     if (all_equal) {
         *enc_out = ENC_CONST;
@@ -344,8 +345,8 @@ static int dec_const(struct st_rd *r, size_t n, struct st_col *c)
     size_t len;
     if (st_rd_bytes(r, ST_BATCH_MAX_BYTES_VALUE, &p, &len))
         return ST_ECORRUPT;
-    if (n > 0 && len > UINT32_MAX / n)
-        return ST_ETOOBIG;
+    if (n > 0 && len > ENC_BYTES_MAX_DECODED / n)
+        return ST_ECORRUPT;
     int rc = col_grow(c, n, (uint64_t)len * n);
     if (rc)
         return rc;
@@ -387,6 +388,10 @@ static int dec_dict(struct st_rd *r, size_t n, struct st_col *c)
             goto out;
         }
         sum += ent[idx[i]].len;
+    }
+    if (sum > ENC_BYTES_MAX_DECODED) {
+        rc = ST_ECORRUPT;
+        goto out;
     }
     rc = col_grow(c, n, sum);
     if (rc)

@@ -940,12 +940,36 @@ static void test_bytes_handmade_streams(void **state)
     assert_int_equal(enc_bytes_decode(dict_bad, sizeof(dict_bad), 3, &c), ST_ECORRUPT);
     assert_int_equal(c.n, 5); /* unchanged on error */
     assert_int_equal(c.data_len, 10);
-    /* CONST expanding past UINT32_MAX bytes */
+    /* CONST expanding past ENC_BYTES_MAX_DECODED is refused before allocating */
     static const uint8_t big[] = {ENC_CONST, 0x80, 0x80, 0x01, 0};
     uint8_t *bb = calloc(1, 4 + 16384);
     memcpy(bb, big, 4);
-    assert_int_equal(enc_bytes_decode(bb, 4 + 16384, (size_t)1 << 20, &c), ST_ETOOBIG);
+    assert_int_equal(enc_bytes_decode(bb, 4 + 16384, (size_t)1 << 20, &c), ST_ECORRUPT);
+    assert_int_equal(c.n, 5);
     free(bb);
+    /* DICT whose indexes expand past it, likewise */
+    struct st_buf db;
+    st_buf_init(&db, ST_BUF_UNLIMITED);
+    st_buf_put_u8(&db, ENC_DICT);
+    st_buf_put_uvarint(&db, 1);  /* one entry */
+    st_buf_put_uvarint(&db, 0);  /* variable length */
+    st_buf_put_uvarint(&db, 16384);
+    for (int i = 0; i < 16384; i++)
+        st_buf_put_u8(&db, 'q');
+    size_t dict_len = db.len;
+    static int64_t zeros[8192];
+    uint8_t ienc;
+    /* 100 rows of it (1.6 MB) decode; 8192 rows (134 MB) do not */
+    assert_int_equal(enc_i64_encode(zeros, 100, &db, &ienc), 0);
+    struct st_col small = {.type = ST_COL_BYTES};
+    assert_int_equal(enc_bytes_decode(db.data, db.len, 100, &small), 0);
+    assert_int_equal(small.n, 100);
+    col_bytes_release(&small);
+    db.len = dict_len;
+    assert_int_equal(enc_i64_encode(zeros, 8192, &db, &ienc), 0);
+    assert_int_equal(enc_bytes_decode(db.data, db.len, 8192, &c), ST_ECORRUPT);
+    assert_int_equal(c.n, 5);
+    st_buf_release(&db);
     /* not a BYTES column */
     struct st_col ic = {.type = ST_COL_I64};
     assert_int_equal(enc_bytes_decode(fixed, sizeof(fixed), 2, &ic), ST_EINVAL);
