@@ -307,6 +307,22 @@ int store_append(struct store *s, const char *tenant, int table, const struct st
 
 /* ---- flush -------------------------------------------------------------- */
 
+/* Narrow numeric tables get large row groups: block headers amortise and zstd
+ * sees more context (bench_storage: 0.319 -> 0.307 B/sample for counters,
+ * 0.054 -> 0.042 for constant series). Tables of wide text rows keep the
+ * segment writer's default so a scan still skips at a fine grain. */
+static uint32_t rows_per_group_for(const struct st_schema *schema)
+{
+    switch (schema->table_id) {
+    case ST_TABLE_METRICS:
+    case ST_TABLE_EXEMPLARS:
+    case ST_TABLE_PROFILES:
+        return 32768;
+    default:
+        return 0;
+    }
+}
+
 static int write_segment(struct store *s, struct head *h, const struct head_frozen *fz,
                          struct seg_entry **out, struct st_errctx *err)
 {
@@ -338,7 +354,8 @@ static int write_segment(struct store *s, struct head *h, const struct head_froz
     struct seg_writer_opts wo = {
         .codec = s->opts.flush_codec,
         .level = s->opts.flush_level,
-        .rows_per_group = s->opts.rows_per_group,
+        .rows_per_group = s->opts.rows_per_group ? s->opts.rows_per_group
+                                                  : rows_per_group_for(schema),
         .seg_id = id,
         .tenant = head_tenant(h),
     };

@@ -44,7 +44,7 @@ struct store_opts {
     uint8_t flush_codec;      /* codec for flushed segments (enum codec_id)... */
     bool flush_codec_set;     /* ...used only when set; else zstd */
     int flush_level;          /* zstd level; 0: 3 */
-    uint32_t rows_per_group;  /* 0: default */
+    uint32_t rows_per_group;  /* 0: per-table default (store.c) */
     bool no_background;       /* no flush thread (tests, offline tools) */
     bool read_only;           /* offline inspection: no WAL replay into heads, no writes */
 };
