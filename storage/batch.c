@@ -106,6 +106,16 @@ static int col_data_reserve(struct st_col *c, size_t n)
     return 0;
 }
 
+int st_col_reserve(struct st_col *c, size_t n_add, uint64_t data_add)
+{
+    if (data_add > UINT32_MAX)
+        return ST_ETOOBIG;
+    int rc = col_reserve(c, n_add);
+    if (rc == 0 && c->type == ST_COL_BYTES)
+        rc = col_data_reserve(c, (size_t)data_add);
+    return rc;
+}
+
 int st_batch_reserve(struct st_batch *b, size_t n)
 {
     for (uint32_t i = 0; i < b->schema->n_cols; i++) {

@@ -60,6 +60,10 @@ int st_batch_push_bytes(struct st_batch *b, int c, const void *p, size_t len);
 /* Commit the row: every column must have one more value; ST_EINVAL if not. */
 int st_batch_end_row(struct st_batch *b);
 
+/* Room for n_add more values in column c and, for BYTES, data_add more
+ * payload bytes. ST_ETOOBIG past 4 GiB of payload, ST_ENOMEM. */
+int st_col_reserve(struct st_col *c, size_t n_add, uint64_t data_add);
+
 /* Column accessors (no bounds checks beyond debug asserts). */
 static inline const uint8_t *st_col_bytes(const struct st_col *c, size_t row, size_t *len)
 {

@@ -63,39 +63,14 @@ static inline size_t uvarint_len(uint64_t v)
 
 /* ------------------------------------------------------------ column I/O */
 
-/* Make room for n_add more values and data_add more bytes (see batch.c). */
+/* Make room for n_add more values and data_add more bytes. */
 static int col_grow(struct st_col *c, size_t n_add, uint64_t data_add)
 {
     if (c->type != ST_COL_BYTES)
         return ST_EINVAL;
-    if (data_add > UINT32_MAX || c->data_len > UINT32_MAX - data_add)
+    if (n_add > ST_BATCH_MAX_ROWS)
         return ST_ETOOBIG;
-    if (n_add > ST_BATCH_MAX_ROWS || c->n > SIZE_MAX / 2 - n_add)
-        return ST_ETOOBIG;
-    if (c->offs == NULL || c->n + n_add > c->cap) {
-        size_t need = c->n + n_add, ncap = c->cap ? c->cap : 64;
-        while (ncap < need)
-            ncap *= 2;
-        uint32_t *p = st_realloc(c->offs, (ncap + 1) * sizeof(*p));
-        if (p == NULL)
-            return ST_ENOMEM;
-        if (c->offs == NULL)
-            p[0] = 0;
-        c->offs = p;
-        c->cap = ncap;
-    }
-    size_t need = c->data_len + (size_t)data_add;
-    if (need > c->data_cap) {
-        size_t ncap = c->data_cap ? c->data_cap : 256;
-        while (ncap < need)
-            ncap *= 2;
-        uint8_t *p = st_realloc(c->data, ncap);
-        if (p == NULL)
-            return ST_ENOMEM;
-        c->data = p;
-        c->data_cap = ncap;
-    }
-    return 0;
+    return st_col_reserve(c, n_add, data_add);
 }
 
 static inline void col_push(struct st_col *c, const uint8_t *p, size_t len)

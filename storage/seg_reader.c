@@ -771,36 +771,6 @@ void seg_block(const struct seg *s, uint32_t g, uint32_t col, struct seg_block_i
 
 /* ---- reading blocks ------------------------------------------------------ */
 
-/* Room for n more values in an I64/F64 column, or n more offsets in BYTES. */
-static int col_grow(struct st_col *c, size_t n)
-{
-    if (c->n + n <= c->cap && (c->type != ST_COL_BYTES || c->offs != NULL))
-        return 0;
-    size_t ncap = c->cap ? c->cap : 64;
-    while (ncap < c->n + n)
-        ncap *= 2;
-    if (c->type == ST_COL_I64) {
-        int64_t *p = st_realloc(c->i64, ncap * sizeof(*p));
-        if (p == NULL)
-            return ST_ENOMEM;
-        c->i64 = p;
-    } else if (c->type == ST_COL_F64) {
-        double *p = st_realloc(c->f64, ncap * sizeof(*p));
-        if (p == NULL)
-            return ST_ENOMEM;
-        c->f64 = p;
-    } else {
-        uint32_t *p = st_realloc(c->offs, (ncap + 1) * sizeof(*p));
-        if (p == NULL)
-            return ST_ENOMEM;
-        if (c->offs == NULL)
-            p[0] = 0;
-        c->offs = p;
-    }
-    c->cap = ncap;
-    return 0;
-}
-
 int seg_read_block(struct seg *s, uint32_t g, uint32_t col, struct st_col *out,
                    struct st_errctx *err)
 {
@@ -824,7 +794,7 @@ int seg_read_block(struct seg *s, uint32_t g, uint32_t col, struct st_col *out,
                         name, g, raw[0], b->enc);
         goto out;
     }
-    if ((rc = col_grow(out, n)) != 0) {
+    if ((rc = st_col_reserve(out, n, 0)) != 0) {
         rc = nomem(err, s);
         goto out;
     }
