@@ -171,6 +171,8 @@ static const struct metric_def store_metrics[] = {
      STAT_OFF(appends_failed)},
     {"strata_wal_fsyncs_total", "counter", "WAL fsyncs (group commits).", STAT_OFF(wal_fsyncs)},
     {"strata_wal_bytes_total", "counter", "Bytes written to the WAL.", STAT_OFF(wal_bytes)},
+    {"strata_wal_corruptions_total", "counter",
+     "Damaged WAL records found at recovery (kept as *.corrupt).", STAT_OFF(wal_corruptions)},
     {"strata_segments", "gauge", "Segment files in the catalog.", STAT_OFF(segments)},
     {"strata_segment_bytes", "gauge", "Bytes of segment files in the catalog.",
      STAT_OFF(segment_bytes)},

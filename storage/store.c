@@ -268,8 +268,6 @@ static void flusher_kick(struct store *s)
 int store_append(struct store *s, const char *tenant, int table, const struct st_batch *rows,
                  const struct symtab *symbols, struct st_errctx *err)
 {
-    if (s->opts.read_only)
-        return st_errf(err, ST_EINVAL, "store is open read-only");
     int rc = check_rows(tenant, table, rows, symbols, err);
     if (rc || rows->n_rows == 0)
         return rc;
@@ -478,8 +476,6 @@ static int heads_snapshot(struct store *s, struct head ***out, size_t *n)
 
 int store_flush(struct store *s, const char *tenant, struct st_errctx *err)
 {
-    if (s->opts.read_only)
-        return 0;
     struct head **hs;
     size_t n;
     int rc = heads_snapshot(s, &hs, &n), first = 0;
@@ -783,7 +779,7 @@ int store_open(struct store **out, const struct store_opts *opts, struct st_errc
         goto fail;
     atomic_store(&s->quarantined, oc.q.n);
     rc = catalog_list(s->cat, open_live_cb, &oc, err);
-    if (rc == 0 && !opts->read_only)
+    if (rc == 0)
         sweep_segments_dir(s, &oc.q);
     st_free(oc.q.ids);
     if (rc) {
@@ -792,22 +788,19 @@ int store_open(struct store **out, const struct store_opts *opts, struct st_errc
     }
     if ((rc = catalog_list_marks(s->cat, collect_mark, s, err)) != 0)
         goto fail;
-    if (!opts->read_only) {
-        snprintf(path, sizeof(path), "%s/wal", s->dir);
-        struct wal_opts wo = {0};
-        if ((rc = wal_open(&s->wal, path, &wo, err)) != 0)
-            goto fail;
-        struct replay_ctx rctx = {.s = s, .err = err};
-        if ((rc = wal_replay(s->wal, 1, replay_cb, &rctx, err)) != 0)
-            goto fail;
-        ST_INFO("recovered %s: %zu segments, %llu wal records replayed, %llu already flushed",
-                s->dir, s->n_segs, (unsigned long long)rctx.applied,
-                (unsigned long long)rctx.skipped);
-    }
+    snprintf(path, sizeof(path), "%s/wal", s->dir);
+    struct wal_opts wo = {0};
+    if ((rc = wal_open(&s->wal, path, &wo, err)) != 0)
+        goto fail;
+    struct replay_ctx rctx = {.s = s, .err = err};
+    if ((rc = wal_replay(s->wal, 1, replay_cb, &rctx, err)) != 0)
+        goto fail;
+    ST_INFO("recovered %s: %zu segments, %llu wal records replayed, %llu already flushed", s->dir,
+            s->n_segs, (unsigned long long)rctx.applied, (unsigned long long)rctx.skipped);
     st_free(s->marks);
     s->marks = NULL;
     s->n_marks = 0;
-    if (!opts->no_background && !opts->read_only) {
+    if (!opts->no_background) {
         if (pthread_create(&s->flusher, NULL, flusher_main, s) != 0) {
             rc = st_errf(err, ST_ENOMEM, "cannot start the flush thread");
             goto fail;
@@ -993,6 +986,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
         wal_get_stats(s->wal, &ws);
         out->wal_fsyncs = ws.fsyncs;
         out->wal_bytes = ws.bytes;
+        out->wal_corruptions = ws.corruptions;
     }
     pthread_mutex_lock(&s->mu);
     out->segments = s->n_segs;

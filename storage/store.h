@@ -46,7 +46,6 @@ struct store_opts {
     int flush_level;          /* zstd level; 0: 3 */
     uint32_t rows_per_group;  /* 0: per-table default (store.c) */
     bool no_background;       /* no flush thread (tests, offline tools) */
-    bool read_only;           /* offline inspection: no WAL replay into heads, no writes */
 };
 
 int store_open(struct store **out, const struct store_opts *opts, struct st_errctx *err);
@@ -95,6 +94,7 @@ struct store_stats {
     uint64_t appends_failed;
     uint64_t wal_fsyncs;
     uint64_t wal_bytes;
+    uint64_t wal_corruptions;    /* damaged WAL records found at recovery */
     uint64_t segments;
     uint64_t segment_bytes;
     uint64_t segments_quarantined;

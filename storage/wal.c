@@ -1114,6 +1114,9 @@ int wal_replay(struct wal *w, uint64_t from_seq, wal_replay_fn cb, void *arg, st
                  "kept as *.corrupt and numbering resumes at %llu",
                  path, (unsigned long long)r.bad_off, r.why, (unsigned long long)(next + 1));
         rc = quarantine(w, ids, n, bad_i, r.bad_off, next, err);
+        pthread_mutex_lock(&w->mu);
+        w->stats.corruptions++;
+        pthread_mutex_unlock(&w->mu);
         n_keep = r.bad_off ? bad_i + 1 : bad_i;
         files[n_keep++] = (struct wal_file){next, 0};
         next++;

@@ -39,6 +39,7 @@ struct wal_stats {
     uint64_t bytes;      /* bytes written, headers included */
     uint64_t files;      /* files currently on disk */
     uint64_t last_seq;
+    uint64_t corruptions; /* damaged records found by replay (not torn tails) */
 };
 
 typedef int (*wal_replay_fn)(void *arg, uint64_t seq, const uint8_t *rec, size_t len);

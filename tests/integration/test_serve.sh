@@ -198,7 +198,7 @@ else bad "/metrics 200 with exposition content type" "rc=$rc $(cat "$HDRS")"; fi
 
 missing=""
 for m in strata_rows_appended_total strata_bytes_appended_total strata_append_failures_total \
-    strata_wal_fsyncs_total strata_wal_bytes_total strata_segments strata_segment_bytes \
+    strata_wal_fsyncs_total strata_wal_bytes_total strata_wal_corruptions_total strata_segments strata_segment_bytes \
     strata_segments_quarantined strata_head_rows strata_head_bytes strata_flushes_total \
     strata_flush_errors_total strata_series strata_memory_in_use_bytes strata_io_fsyncs_total \
     strata_io_write_errors_total strata_build_info strata_uptime_seconds; do

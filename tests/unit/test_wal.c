@@ -723,6 +723,9 @@ static void corrupt_and_check(uint64_t victim, bool header)
      * acknowledged after the damage. */
     assert_int_equal(count_suffix(dir, ".corrupt"), n - f);
     assert_int_equal(wal_verify_dir(dir, NULL, NULL), 0);
+    struct wal_stats ws;
+    wal_get_stats(w, &ws);
+    assert_int_equal(ws.corruptions, 1); /* counted, for /metrics */
     uint64_t s1 = append_key(w, 7);
     assert_true(s1 > 61 + (1ull << 32)); /* 61: the newest file name */
     ex_push(&ex, s1, 7);
