@@ -16,7 +16,10 @@
  * Targets from docs targets.md 13.2 (T1, T5) are printed on the same line.
  *
  * Runtime ~10-20 s. Build as the release build does: -O2 -march=x86-64-v2.
+ * Arguments, if any, name the workloads to run (e.g. `gauge mix`), for
+ * profiling one at a time.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +184,7 @@ static void run(enum mg_kind kind, struct result *res)
     st_buf_release(&enc);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct {
         enum mg_kind kind;
@@ -195,8 +198,13 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
         struct result r;
-        run(w[i].kind, &r);
         const char *name = mg_kind_name(w[i].kind);
+        bool wanted = argc < 2;
+        for (int a = 1; a < argc; a++)
+            wanted |= strcmp(argv[a], name) == 0;
+        if (!wanted)
+            continue;
+        run(w[i].kind, &r);
         printf("bench: enc_bytes_per_sample_%s %.3f B/sample (%s; ts %.3f + value %.3f; "
                "%.2f before zstd; last block %s+%s)\n",
                name, r.bytes_per_sample, w[i].target, r.ts_bps, r.val_bps, r.raw_bps,

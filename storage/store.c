@@ -92,6 +92,7 @@ struct store {
     struct mark *marks; /* replay only */
     size_t n_marks;
 
+    struct st_errctx *open_err; /* store_open's error context, during open */
     pthread_mutex_t flush_mu; /* one flush at a time */
     pthread_t flusher;
     bool flusher_running;
@@ -157,27 +158,34 @@ static int segs_reserve(struct store *s, size_t n)
     return 0;
 }
 
-/* Take a segment out of service: catalog record, list removal, log. */
-static void quarantine(struct store *s, struct seg_entry *e, const struct st_errctx *why)
+/* Record in the catalog and the log that segment id is out of service. */
+static void quarantine_record(struct store *s, uint64_t id, const char *why)
 {
-    const char *msg = why && why->msg[0] ? why->msg : "verification failed";
-    ST_ERROR("quarantining segment %016llx: %s", (unsigned long long)e->meta.id, msg);
+    ST_ERROR("quarantining segment %016llx: %s", (unsigned long long)id, why);
     struct st_errctx err;
     st_errctx_init(&err);
-    if (catalog_quarantine(s->cat, e->meta.id, msg, &err) != 0)
-        ST_ERROR("recording quarantine of %016llx failed: %s", (unsigned long long)e->meta.id,
-                 err.msg);
+    if (catalog_quarantine(s->cat, id, why, &err) != 0)
+        ST_ERROR("recording quarantine of %016llx failed: %s", (unsigned long long)id, err.msg);
+    atomic_fetch_add(&s->quarantined, 1);
+}
+
+/* Take a live segment out of service; the first caller to remove it from
+ * the list records it (two scans may find the same damage). */
+static void quarantine(struct store *s, struct seg_entry *e, const struct st_errctx *why)
+{
+    bool removed = false;
     pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->n_segs; i++) {
+    for (size_t i = 0; i < s->n_segs && !removed; i++) {
         if (s->segs[i] == e) {
             s->segs[i] = s->segs[--s->n_segs];
-            atomic_fetch_add(&s->quarantined, 1);
-            pthread_mutex_unlock(&s->mu);
-            entry_unref(e);
-            return;
+            removed = true;
         }
     }
     pthread_mutex_unlock(&s->mu);
+    if (!removed)
+        return;
+    quarantine_record(s, e->meta.id, why->msg[0] ? why->msg : "verification failed");
+    entry_unref(e);
 }
 
 /* ---- heads -------------------------------------------------------------- */
@@ -564,18 +572,17 @@ static int open_segment_cb(void *arg, const struct seg_meta *m)
     int rc = seg_open(&seg, path, &err);
     if (rc == 0 && seg_get_info(seg)->checksum != m->checksum)
         rc = ST_CORRUPT(&err, path, 0, "footer checksum differs from the catalog");
-    if (rc == ST_ENOMEM) {
+    if (rc == ST_ECORRUPT || rc == ST_ENOTFOUND || rc == ST_EUNSUPPORTED) {
+        /* damaged, missing or from a newer version: the rest keeps serving */
         seg_unref(seg);
-        return rc;
+        quarantine_record(s, m->id, err.msg);
+        return 0;
     }
     if (rc != 0) {
+        /* out of memory or descriptors, or an I/O error that may pass: refuse
+         * to start rather than mark a good segment bad for ever */
         seg_unref(seg);
-        ST_ERROR("quarantining segment %016llx: %s", (unsigned long long)m->id, err.msg);
-        struct st_errctx qerr;
-        st_errctx_init(&qerr);
-        catalog_quarantine(s->cat, m->id, err.msg, &qerr);
-        atomic_fetch_add(&s->quarantined, 1);
-        return 0;
+        return st_errf(s->open_err, rc, "opening segment '%s': %s", path, err.msg);
     }
     rc = segs_reserve(s, 1);
     if (rc == 0)
@@ -778,7 +785,9 @@ int store_open(struct store **out, const struct store_opts *opts, struct st_errc
     if ((rc = catalog_list_quarantined(s->cat, collect_quarantined, &oc.q, err)) != 0)
         goto fail;
     atomic_store(&s->quarantined, oc.q.n);
+    s->open_err = err;
     rc = catalog_list(s->cat, open_live_cb, &oc, err);
+    s->open_err = NULL;
     if (rc == 0)
         sweep_segments_dir(s, &oc.q);
     st_free(oc.q.ids);
@@ -968,7 +977,7 @@ int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *ar
     return rc;
 }
 
-/* ---- stats and verify --------------------------------------------------- */
+/* ---- stats -------------------------------------------------------------- */
 
 void store_get_stats(struct store *s, struct store_stats *out)
 {
@@ -998,95 +1007,4 @@ void store_get_stats(struct store *s, struct store_stats *out)
     }
     pthread_mutex_unlock(&s->mu);
     out->ready = atomic_load(&s->ready);
-}
-
-struct verify_ctx {
-    store_report_fn report;
-    void *arg;
-    const char *dir;
-    int problems;
-};
-
-static void verify_report(void *arg, const char *path, uint64_t off, const char *msg)
-{
-    struct verify_ctx *v = arg;
-    v->problems++;
-    v->report(v->arg, path, off, msg);
-}
-
-static int verify_catalog_cb(void *arg, const struct seg_meta *m)
-{
-    struct verify_ctx *v = arg;
-    char path[PATH_MAX];
-    store_segment_path(v->dir, m->id, path, sizeof(path));
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        verify_report(v, path, 0, "segment listed in the catalog is missing");
-        return 0;
-    }
-    if ((uint64_t)st.st_size != m->bytes) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "file is %lld bytes, the catalog says %llu",
-                 (long long)st.st_size, (unsigned long long)m->bytes);
-        verify_report(v, path, 0, msg);
-        return 0;
-    }
-    struct seg *seg;
-    struct st_errctx err;
-    st_errctx_init(&err);
-    if (seg_open(&seg, path, &err) == 0) {
-        if (seg_get_info(seg)->checksum != m->checksum)
-            verify_report(v, path, 0, "footer checksum differs from the catalog");
-        seg_unref(seg);
-    }
-    return 0;
-}
-
-int store_verify_dir(const char *dir, store_report_fn report, void *arg, struct st_errctx *err)
-{
-    struct verify_ctx v = {report, arg, dir, 0};
-    char path[PATH_MAX];
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return st_errf(err, ST_ENOTFOUND, "data directory '%s' does not exist", dir);
-    snprintf(path, sizeof(path), "%s/segments", dir);
-    DIR *d = opendir(path);
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        size_t nl = strlen(de->d_name);
-        if (nl < 5 || strcmp(de->d_name + nl - 4, ".seg") != 0)
-            continue;
-        char fp[PATH_MAX];
-        snprintf(fp, sizeof(fp), "%s/%s", path, de->d_name);
-        int n = seg_verify_file(fp, verify_report, &v);
-        if (n < 0)
-            verify_report(&v, fp, 0, st_err_msg(n));
-    }
-    if (d)
-        closedir(d);
-    snprintf(path, sizeof(path), "%s/wal", dir);
-    if (stat(path, &st) == 0) {
-        int n = wal_verify_dir(path, verify_report, &v);
-        if (n < 0)
-            verify_report(&v, path, 0, st_err_msg(n));
-    }
-    /* Cross-check the catalog when RocksDB can be opened (not while a server
-     * holds it: then the files were checked on their own above). */
-    snprintf(path, sizeof(path), "%s/index", dir);
-    struct kv *kv = NULL;
-    struct catalog *cat = NULL;
-    struct st_errctx kerr;
-    st_errctx_init(&kerr);
-    int lock_fd = -1;
-    char lp[PATH_MAX];
-    snprintf(lp, sizeof(lp), "%s/LOCK", dir);
-    lock_fd = open(lp, O_RDWR | O_CLOEXEC);
-    if (stat(path, &st) == 0 && lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) == 0 &&
-        kv_open(&kv, path, &kerr) == 0 && catalog_open(&cat, kv, &kerr) == 0)
-        catalog_list(cat, verify_catalog_cb, &v, &kerr);
-    catalog_close(cat);
-    kv_close(kv);
-    if (lock_fd >= 0)
-        close(lock_fd);
-    return v.problems;
 }

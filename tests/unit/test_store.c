@@ -312,6 +312,15 @@ static void test_corrupt_segment_quarantined(void **state)
     assert_int_equal(st.segments_quarantined, 1);
     expect_batches(s, "t1", 20, 40);
     close_store(s);
+    /* a segment file gone missing is quarantined at open; the store starts */
+    store_segment_path(dir, 2, path, sizeof(path));
+    assert_int_equal(unlink(path), 0);
+    s = open_store(dir);
+    store_get_stats(s, &st);
+    assert_int_equal(st.segments_quarantined, 2);
+    assert_int_equal(st.segments, 0);
+    expect_batches(s, "t1", 0, 0);
+    close_store(s);
     tu_rmrf(dir);
 }
 
