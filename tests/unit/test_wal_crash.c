@@ -177,7 +177,7 @@ static uint64_t rng_next(uint64_t *s)
 /* Replayed records, as (seq, key) after checking each payload on its own. */
 static int collect(void *arg, uint64_t seq, const uint8_t *rec, size_t len)
 {
-    uint64_t key;
+    uint64_t key = 0;
     if (!payload_ok(rec, len, &key))
         fail_msg("record %llu has a payload that no append wrote", (unsigned long long)seq);
     acks_push(arg, seq, key);
