@@ -922,8 +922,31 @@ static int scan_segment(struct seg_entry *e, const struct scan_req *req, scan_fn
     return rc;
 }
 
+static int scan_resolved(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
+                         struct st_errctx *err);
+
 int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
                struct st_errctx *err)
+{
+    if (req->series != NULL || req->n_matchers == 0)
+        return scan_resolved(s, req, cb, arg, err);
+    if (st_schema_get(req->table) == NULL || st_schema_get(req->table)->series_col < 0)
+        return st_errf(err, ST_EINVAL, "table %d has no series to match", req->table);
+    roaring_bitmap_t *bm = NULL;
+    int rc = st_tenant_check(req->tenant, err);
+    if (rc == 0)
+        rc = idx_select(s->idx, req->tenant, req->matchers, req->n_matchers, &bm, err);
+    if (rc)
+        return rc;
+    struct scan_req r = *req;
+    r.series = bm;
+    rc = roaring_bitmap_is_empty(bm) ? 0 : scan_resolved(s, &r, cb, arg, err);
+    roaring_bitmap_free(bm);
+    return rc;
+}
+
+static int scan_resolved(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
+                         struct st_errctx *err)
 {
     int rc = st_tenant_check(req->tenant, err);
     if (rc)

@@ -72,7 +72,9 @@ struct scan_req {
     const char *tenant;
     uint8_t table;
     int64_t min_ts, max_ts;          /* inclusive bounds on the time column */
-    const roaring_bitmap_t *series;  /* NULL: every series */
+    const roaring_bitmap_t *series;  /* NULL: every series (or per matchers) */
+    const struct idx_matcher *matchers; /* when series is NULL and n_matchers > 0: */
+    size_t n_matchers;                  /* the series these select (series_index.h) */
     uint32_t col_mask;               /* bit per column; 0: all columns */
 };
 

@@ -127,6 +127,53 @@ static void test_time_and_series_filters(void **state)
     tu_rmrf(dir);
 }
 
+/* Scans by label matchers: resolved through the series index, over head and
+ * segments alike. */
+static uint64_t scan_matching(struct store *s, uint8_t op, const char *name, const char *value)
+{
+    struct idx_matcher m = {op, name, value};
+    struct scan_req req = {.tenant = "t", .table = ST_TABLE_METRICS, .min_ts = INT64_MIN,
+                           .max_ts = INT64_MAX, .matchers = &m, .n_matchers = 1};
+    uint64_t total = 0;
+    assert_int_equal(store_scan(s, &req, sum_rows_cb, &total, NULL), 0);
+    return total;
+}
+
+static void test_scan_by_matchers(void **state)
+{
+    (void)state;
+    char dir[256];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct store *s = open_store(dir);
+    static const char *jobs[] = {"api", "api-server", "db"};
+    for (int j = 0; j < 3; j++) {
+        struct st_label l[2] = {{"__name__", "up"}, {"job", jobs[j]}};
+        uint32_t id;
+        bool created;
+        assert_int_equal(idx_series_get_or_create(store_index(s), "t", l, 2, &id, &created, NULL),
+                         0);
+        struct st_batch rows;
+        st_batch_init(&rows, st_schema_get(ST_TABLE_METRICS));
+        for (int i = 0; i < 10 * (j + 1); i++) {
+            st_batch_push_i64(&rows, MP_SERIES, id);
+            st_batch_push_i64(&rows, MP_TS, i);
+            st_batch_push_f64(&rows, MP_VALUE, 1);
+            assert_int_equal(st_batch_end_row(&rows), 0);
+        }
+        assert_int_equal(store_append(s, "t", ST_TABLE_METRICS, &rows, NULL, NULL), 0);
+        st_batch_release(&rows);
+        if (j == 1)
+            assert_int_equal(store_flush(s, NULL, NULL), 0);
+    }
+    assert_int_equal(scan_matching(s, IDX_EQ, "job", "api"), 10);
+    assert_int_equal(scan_matching(s, IDX_RE, "job", "api.*"), 30);
+    assert_int_equal(scan_matching(s, IDX_NEQ, "job", "api"), 50);
+    assert_int_equal(scan_matching(s, IDX_NRE, "job", "api.*"), 30);
+    assert_int_equal(scan_matching(s, IDX_EQ, "job", "nope"), 0);
+    close_store(s);
+    tu_rmrf(dir);
+}
+
 static void test_tenants_isolated(void **state)
 {
     (void)state;
@@ -461,6 +508,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_flush_reopen),
         cmocka_unit_test(test_time_and_series_filters),
+        cmocka_unit_test(test_scan_by_matchers),
         cmocka_unit_test(test_tenants_isolated),
         cmocka_unit_test(test_profiles_symbols),
         cmocka_unit_test(test_corrupt_segment_quarantined),
