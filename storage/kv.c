@@ -594,6 +594,13 @@ void kv_batch_merge(struct kv_batch *b, int cf, const void *k, size_t kl, const 
     kv_batch_add(b, KV_OP_MERGE, cf, k, kl, v, vl);
 }
 
+int kv_sync_wal(struct kv *kv, struct st_errctx *err)
+{
+    char *msg = NULL;
+    rocksdb_flush_wal(kv->db, 1, &msg);
+    return msg != NULL ? kv_err(err, kv->dir, msg, "sync log") : 0;
+}
+
 int kv_write(struct kv *kv, struct kv_batch *b, bool sync, struct st_errctx *err)
 {
     if (b->rc != 0)

@@ -45,6 +45,10 @@ typedef int (*kv_scan_fn)(void *arg, const uint8_t *k, size_t kl, const uint8_t 
 int kv_scan_prefix(struct kv *kv, int cf, const void *prefix, size_t plen, kv_scan_fn cb,
                    void *arg, struct st_errctx *err);
 
+/* Make every write made so far durable (fsync RocksDB's log): for writes
+ * made with sync = false whose durability can wait for a later point. */
+int kv_sync_wal(struct kv *kv, struct st_errctx *err);
+
 /* RocksDB checkpoint (hard links) into a new directory, for backup. */
 int kv_checkpoint(struct kv *kv, const char *dir, struct st_errctx *err);
 

@@ -13,18 +13,22 @@
  * such label" and is dropped before encoding).
  *
  * Invariants:
- *  1. A series is created by one synced RocksDB batch holding its L and I
- *     keys, the new N, and a merge of {id} into each of its postings and
- *     into "all". Either all of it survives a crash or none does.
- *  2. Ids of a tenant are 1, 2, 3, ... in creation order and never reused;
- *     next id is the N key, mirrored in memory (tenants map). If a RocksDB
- *     write fails the id is burnt (skipped in memory), because a failed sync
- *     may still have reached the disk; idx_n_series (next id - 1) then counts
- *     it.
- *  3. The series map (L key -> id) only holds series known to be durable:
- *     an entry is inserted after the synced write succeeded (or after reading
- *     the L key), so a hit is always safe to hand out. Its entry is allocated
- *     before the write, so nothing can fail after the series is durable.
+ *  1. A series is created by one RocksDB batch holding its L and I keys, the
+ *     new N, and a merge of {id} into each of its postings and into "all".
+ *     Either all of it survives a crash or none does. The batch is written
+ *     without fsync; `unsynced` is set before the id is published, and
+ *     idx_sync (called by store_append before its WAL append) fsyncs
+ *     RocksDB's log once for every series created since the last sync.
+ *  2. Ids of a tenant are 1, 2, 3, ... in creation order; next id is the N
+ *     key, mirrored in memory (tenants map). If a RocksDB write fails the id
+ *     is burnt (skipped in memory); idx_n_series (next id - 1) then counts
+ *     it. An id whose batch a crash lost before any sync is handed out again
+ *     after restart: harmless, since no WAL record can hold it (store_append
+ *     syncs first).
+ *  3. The series map (L key -> id) holds series whose batch was written (or
+ *     whose L key was read), so a hit is safe to hand out to a caller that
+ *     syncs before use. Its entry is allocated before the write, so nothing
+ *     can fail after the series is written.
  *  4. Locking: `lock` (rwlock) guards both maps; `create_mu` serialises the
  *     slow path (tenant load, L lookup in RocksDB, creation), so known series
  *     resolve under a read lock while a creator waits for fsync.
@@ -51,6 +55,7 @@
 #include "series_index.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +167,7 @@ static void map_insert(struct idx_map *m, struct idx_ent *e)
 
 struct idx {
     struct kv *kv;
+    atomic_bool unsynced; /* a new series was written without fsync (idx_sync) */
     pthread_rwlock_t lock;
     pthread_mutex_t create_mu;
     struct idx_map series;  /* L key -> id */
@@ -567,7 +573,7 @@ int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_
         rc = st_errf(err, ST_ENOMEM, "caching series: out of memory");
         goto out;
     }
-    rc = kv_write(x->kv, b, true, err);
+    rc = kv_write(x->kv, b, false, err);
     if (rc != 0) {
         if (rc != ST_ENOMEM) {
             pthread_rwlock_wrlock(&x->lock);
@@ -576,6 +582,9 @@ int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_
         }
         goto out;
     }
+    /* set before the id is published: whoever can see the id sees the flag,
+     * so its idx_sync covers this write */
+    atomic_store(&x->unsynced, true);
     pthread_rwlock_wrlock(&x->lock);
     t->val = new_id + 1;
     map_insert(&x->series, ent);
@@ -591,6 +600,16 @@ out:
     st_free(val);
     kv_batch_free(b);
     st_buf_release(&key);
+    return rc;
+}
+
+int idx_sync(struct idx *x, struct st_errctx *err)
+{
+    if (!atomic_exchange(&x->unsynced, false))
+        return 0;
+    int rc = kv_sync_wal(x->kv, err);
+    if (rc != 0)
+        atomic_store(&x->unsynced, true);
     return rc;
 }
 

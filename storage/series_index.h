@@ -9,10 +9,13 @@
  *   postings: T \0 name \0 value            -> roaring bitmap of ids
  * Canonical labels: sorted by name, each name \0 value \0.
  *
- * get_or_create writes a new series and its postings in one synced RocksDB
- * write before returning, so a series id in an acknowledged WAL record always
- * resolves after a crash. Lookups of known series are served from an
- * in-memory hash. Thread-safe.
+ * get_or_create writes a new series and its postings in one RocksDB write
+ * batch without fsync; idx_sync makes every series created so far durable
+ * with one fsync. store_append calls idx_sync before it appends to its own
+ * WAL, so a series id in any WAL record always resolves after a crash, and a
+ * request that creates a thousand series pays one fsync, not a thousand. An
+ * id lost in a crash was never in the WAL, so reusing it is harmless.
+ * Lookups of known series are served from an in-memory hash. Thread-safe.
  *
  * Matchers follow Prometheus: =, !=, =~, !~; regexes are anchored at both
  * ends (POSIX extended syntax); a matcher that matches the empty string also
@@ -59,6 +62,10 @@ void idx_close(struct idx *x); /* NULL is a no-op */
  * limits are ST_EINVAL with a message naming the label. */
 int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_label *labels,
                              size_t n, uint32_t *id, bool *created, struct st_errctx *err);
+/* Make every series created so far durable (one fsync; none when nothing is
+ * pending). */
+int idx_sync(struct idx *x, struct st_errctx *err);
+
 /* Labels of a series, sorted by name: one st_malloc'd block (array and
  * strings) the caller frees with st_free. ST_ENOTFOUND if unknown. */
 int idx_series_labels(struct idx *x, const char *tenant, uint32_t id, struct st_label **labels,

@@ -294,6 +294,12 @@ int store_append(struct store *s, const char *tenant, int table, const struct st
                        WALREC_MAX);
     }
     uint64_t seq;
+    /* series ids in the record must resolve after a crash (series_index.h) */
+    if (rows->schema->series_col >= 0 && (rc = idx_sync(s->idx, err)) != 0) {
+        st_buf_release(&rec);
+        atomic_fetch_add(&s->appends_failed, 1);
+        return rc;
+    }
     pthread_rwlock_rdlock(&s->apply_lock);
     rc = wal_append(s->wal, rec.data, rec.len, &seq, err);
     if (rc == 0)
