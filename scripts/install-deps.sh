@@ -7,7 +7,7 @@ set -euo pipefail
 what="${1:-build}"
 pkgs=(build-essential cmake pkg-config
       libzstd-dev liblz4-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
-      libevent-dev libroaring-dev libxxhash-dev zlib1g-dev libsnappy-dev)
+      libevent-dev libroaring-dev libxxhash-dev zlib1g-dev libsnappy-dev libjson-c-dev)
 case "$what" in
     test) pkgs+=(libcmocka-dev curl procps iproute2) ;;
     bench) pkgs+=(curl) ;;

@@ -2,7 +2,8 @@
  * cli_serve.c: `strata serve`, the long-running server.
  *
  * Two threads. The main thread runs the libevent loop: the HTTP listener,
- * the SIGTERM/SIGINT events and a wake-up event. The store thread runs
+ * the OTLP/HTTP listener (a second http_server on the same base), the
+ * SIGTERM/SIGINT events and a wake-up event. The store thread runs
  * store_open (recovery, possibly long), then waits until shutdown is asked
  * for, then runs store_close (flushes every head). The store thread reports
  * each phase change under `mu` and wakes the loop with event_active, which
@@ -29,6 +30,7 @@
  * waits for it and then closes).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,6 +42,7 @@
 
 #include "server/config.h"
 #include "server/http_server.h"
+#include "server/otlp_http.h"
 #include "storage/store.h"
 #include "storage/util/st_err.h"
 #include "storage/util/st_log.h"
@@ -55,6 +58,7 @@ struct serve {
     struct config cfg;
     struct event_base *base;
     struct http_server *http;
+    struct http_server *otlp; /* OTLP/HTTP port */
     struct event *ev_term, *ev_int, *ev_wake;
     pthread_t thread;
     bool thread_started;
@@ -79,8 +83,11 @@ void cli_serve_help(FILE *out)
     fprintf(out, "usage: strata serve [flags]\n"
                  "\n"
                  "Run the Strata server: recover the data directory (replaying the WAL), then\n"
-                 "serve the HTTP API on --listen-http. GET /ready answers 503 while recovery\n"
-                 "runs and 200 after it; GET /metrics exposes Prometheus metrics.\n"
+                 "serve the HTTP API on --listen-http (Pyroscope /ingest and Push, Prometheus\n"
+                 "remote write, /api/native/v1/rows) and OTLP/HTTP on --listen-otlp-http\n"
+                 "(/v1/traces, /v1/metrics, /v1/logs, /v1development/profiles). GET /ready\n"
+                 "answers 503 while recovery runs and 200 after it; GET /metrics exposes\n"
+                 "Prometheus metrics.\n"
                  "SIGTERM or SIGINT stops accepting connections, flushes every in-memory head\n"
                  "to segments and exits 0.\n"
                  "\n"
@@ -165,6 +172,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     case PHASE_OPEN:
         if (!sv->published && !sv->stopping) {
             http_server_set_store(sv->http, s);
+            http_server_set_store(sv->otlp, s);
             sv->published = true;
             ST_INFO("recovery finished; ready data=%s", sv->cfg.data);
         }
@@ -202,6 +210,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sv->stopping = true;
     ST_INFO("received %s; shutting down: no new connections, flushing heads", name);
     http_server_set_stopping(sv->http);
+    http_server_set_stopping(sv->otlp);
+    http_server_free(sv->otlp);
+    sv->otlp = NULL;
     http_server_free(sv->http);
     sv->http = NULL;
     ask_stop(sv);
@@ -234,6 +245,13 @@ static int serve_run(struct serve *sv)
         ST_ERROR("%s", st_errctx_message(&err, rc));
         return CLI_EXIT_FAIL;
     }
+    http_server_set_ingest_limits(sv->http, &sv->cfg.ingest);
+    rc = otlp_http_new(&sv->otlp, sv->base, &sv->cfg.listen_otlp_http, &err);
+    if (rc != 0) {
+        ST_ERROR("%s", st_errctx_message(&err, rc));
+        return CLI_EXIT_FAIL;
+    }
+    http_server_set_ingest_limits(sv->otlp, &sv->cfg.ingest);
     sv->ev_term = evsignal_new(sv->base, SIGTERM, on_signal, sv);
     sv->ev_int = evsignal_new(sv->base, SIGINT, on_signal, sv);
     sv->ev_wake = event_new(sv->base, -1, 0, on_wake, sv);
@@ -248,8 +266,10 @@ static int serve_run(struct serve *sv)
     config_format_addr(&sv->cfg.listen_otlp_http, otlp_http_s, sizeof(otlp_http_s));
     config_format_addr(&sv->cfg.listen_otlp_grpc, otlp_grpc_s, sizeof(otlp_grpc_s));
     ST_INFO("strata %s starting data=%s listen-http=%s listen-otlp-http=%s listen-otlp-grpc=%s "
-            "(otlp addresses reserved for the ingest endpoints, not served yet)",
-            STRATA_VERSION, sv->cfg.data, http_s, otlp_http_s, otlp_grpc_s);
+            "(otlp grpc reserved, not served yet) max-body-bytes=%" PRIu64
+            " max-decompressed-bytes=%" PRIu64,
+            STRATA_VERSION, sv->cfg.data, http_s, otlp_http_s, otlp_grpc_s,
+            sv->cfg.ingest.max_body_bytes, sv->cfg.ingest.max_decompressed_bytes);
 
     /* The store thread, and the flush thread store_open starts, inherit a
      * mask without SIGTERM/SIGINT: signals land on the loop thread and never
@@ -310,6 +330,7 @@ out:
         ask_stop(sv);
         pthread_join(sv->thread, NULL);
     }
+    http_server_free(sv->otlp);
     http_server_free(sv->http);
     if (sv->ev_term)
         event_free(sv->ev_term);

@@ -28,6 +28,8 @@
 #include <string.h>
 
 #include "storage/codec.h"
+#include "storage/series_index.h"
+#include "storage/symbols.h"
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_err.h"
 #include "storage/util/st_io.h"
@@ -137,6 +139,80 @@ static int set_flush_codec(struct config *c, const char *v, char *why)
     return 0;
 }
 
+static int parse_u64_digits(const char **s, uint64_t *out);
+
+static int set_size(uint64_t *dst, const char *v, char *why)
+{
+    struct st_errctx e;
+    st_errctx_init(&e);
+    uint64_t n;
+    int rc = why_from(config_parse_bytes(v, &n, &e), &e, why);
+    if (rc == 0)
+        *dst = n;
+    return rc;
+}
+
+/* A plain count in 1..max (no suffixes: "64" labels, not "64K"). */
+static int set_count(uint64_t *dst, uint64_t max, const char *v, char *why)
+{
+    const char *p = v;
+    uint64_t n;
+    int rc = parse_u64_digits(&p, &n);
+    if (rc == ST_ETOOBIG || (rc == 0 && *p == '\0' && n > max))
+        return why_set(why, "must be at most %" PRIu64, max);
+    if (rc != 0 || *p != '\0')
+        return why_set(why, "expected a whole number");
+    if (n == 0)
+        return why_set(why, "must be greater than 0");
+    *dst = n;
+    return 0;
+}
+
+static int set_count32(uint32_t *dst, uint64_t max, const char *v, char *why)
+{
+    uint64_t n;
+    int rc = set_count(&n, max, v, why);
+    if (rc == 0)
+        *dst = (uint32_t)n;
+    return rc;
+}
+
+static int set_max_body_bytes(struct config *c, const char *v, char *why)
+{
+    return set_size(&c->ingest.max_body_bytes, v, why);
+}
+
+static int set_max_decompressed_bytes(struct config *c, const char *v, char *why)
+{
+    return set_size(&c->ingest.max_decompressed_bytes, v, why);
+}
+
+static int set_max_labels_per_series(struct config *c, const char *v, char *why)
+{
+    return set_count32(&c->ingest.max_labels_per_series, IDX_MAX_LABELS, v, why);
+}
+
+static int set_max_label_name_length(struct config *c, const char *v, char *why)
+{
+    return set_count32(&c->ingest.max_label_name_len, IDX_MAX_NAME, v, why);
+}
+
+static int set_max_label_value_length(struct config *c, const char *v, char *why)
+{
+    return set_count32(&c->ingest.max_label_value_len, IDX_MAX_VALUE, v, why);
+}
+
+static int set_max_series_per_tenant(struct config *c, const char *v, char *why)
+{
+    /* Series ids are uint32 per tenant (series_index.h). */
+    return set_count(&c->ingest.max_series_per_tenant, UINT32_MAX - 1, v, why);
+}
+
+static int set_max_stack_depth(struct config *c, const char *v, char *why)
+{
+    return set_count32(&c->ingest.max_stack_depth, SYM_MAX_STACK_DEPTH, v, why);
+}
+
 static const struct config_key keys[] = {
     {"data", "DIR", "./data", "data directory; created if missing", set_data},
     {"listen-http", "ADDR", ":4040",
@@ -144,10 +220,9 @@ static const struct config_key keys[] = {
      "HOST:PORT, [IPV6]:PORT or :PORT (every interface)",
      set_listen_http},
     {"listen-otlp-http", "ADDR", ":4318",
-     "OTLP/HTTP ingest; validated, reserved for the\ningest endpoints (not served yet)",
+     "OTLP/HTTP ingest: POST /v1/traces, /v1/metrics,\n/v1/logs, /v1development/profiles",
      set_listen_otlp_http},
-    {"listen-otlp-grpc", "ADDR", ":4317",
-     "OTLP/gRPC ingest; validated, reserved for the\ningest endpoints (not served yet)",
+    {"listen-otlp-grpc", "ADDR", ":4317", "OTLP/gRPC ingest; validated, reserved\n(not served yet)",
      set_listen_otlp_grpc},
     {"log-level", "LEVEL", "info", "debug, info, warn or error", set_log_level},
     {"head-max-bytes", "SIZE", "64M",
@@ -158,6 +233,22 @@ static const struct config_key keys[] = {
      set_head_max_age},
     {"flush-codec", "CODEC", "zstd", "compression of flushed segments:\nzstd, lz4 or none",
      set_flush_codec},
+    {"max-body-bytes", "SIZE", "16M",
+     "largest ingest request body as received\n(before decompression); larger: 413",
+     set_max_body_bytes},
+    {"max-decompressed-bytes", "SIZE", "64M",
+     "largest ingest body after gzip/snappy\ndecompression; larger: 413",
+     set_max_decompressed_bytes},
+    {"max-labels-per-series", "N", "64", "labels per series (at most 128)",
+     set_max_labels_per_series},
+    {"max-label-name-length", "N", "1024", "bytes per label name (at most 1024)",
+     set_max_label_name_length},
+    {"max-label-value-length", "N", "4096", "bytes per label value (at most 4096)",
+     set_max_label_value_length},
+    {"max-series-per-tenant", "N", "1000000", "series per tenant; new series past it\nare rejected",
+     set_max_series_per_tenant},
+    {"max-stack-depth", "N", "1024", "frames per profile stack (at most 4096)",
+     set_max_stack_depth},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(N_KEYS <= 32, "seen-key bitmask is 32 bits");

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ingest/ingest.h"
 #include "storage/util/st_log.h"
 
 struct st_errctx;
@@ -50,12 +51,13 @@ struct config_addr {
 struct config {
     char data[CONFIG_PATH_MAX];          /* data directory */
     struct config_addr listen_http;      /* query, Pyroscope ingest, /ready, /metrics */
-    struct config_addr listen_otlp_http; /* reserved for OTLP/HTTP ingest */
+    struct config_addr listen_otlp_http; /* OTLP/HTTP ingest */
     struct config_addr listen_otlp_grpc; /* reserved for OTLP/gRPC ingest */
     enum st_log_level log_level;
     uint64_t head_max_bytes;           /* > 0 */
     int64_t head_max_age_ms;           /* > 0, or -1 for never */
     uint8_t flush_codec;               /* enum codec_id */
+    struct ingest_limits ingest;       /* max-body-bytes ... max-stack-depth */
     char config_file[CONFIG_PATH_MAX]; /* "" when none was given */
     bool help;                         /* --help / -h was given: print help, parse nothing else */
 };

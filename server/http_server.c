@@ -21,8 +21,14 @@
  * Not taken: evhttp_set_cb per path (no 405, no prefix routes, and the table
  * would be spread over registration calls); evhttp_bind_socket (it loses the
  * errno, and a clear "address already in use" is worth the 40 lines of
- * getaddrinfo/bind/listen below). One event base for now; the N-worker model
- * of the design arrives with the ingest endpoints.
+ * getaddrinfo/bind/listen below).
+ *
+ * Ingest runs on the event loop thread: a handler decodes the body and waits
+ * for its store_append (a WAL fsync) before replying, so one slow disk stalls
+ * every connection of the process for that fsync. Accepted for now because it
+ * keeps every handler single-threaded; the N-worker model of the design (one
+ * event base per worker thread, sharing the store) is the next step and needs
+ * no change to handlers.
  */
 #include "server/http_server.h"
 
@@ -46,6 +52,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "server/config.h"
+#include "server/ingest_http.h"
+#include "server/native_http.h"
 #include "storage/store.h"
 #include "storage/table.h"
 #include "storage/util/st_alloc.h"
@@ -62,9 +70,9 @@
 #define HTTP_LISTEN_BACKLOG 511
 #define HTTP_MAX_HEADERS_BYTES (64u << 10)
 #define HTTP_TIMEOUT_S 60
-/* evhttp buffers a whole body before dispatch: cap it (the design's 8 MiB
- * request limit; ingest endpoints may enforce lower ones per route). */
-#define HTTP_MAX_BODY_BYTES (8u << 20)
+/* evhttp buffers a whole body before dispatch: the cap is twice the ingest
+ * body limit (http_server_set_ingest_limits), at least this much. */
+#define HTTP_MIN_BODY_CAP (1u << 20)
 #define METRICS_BUF_MAX (4u << 20)
 
 struct http_server {
@@ -72,25 +80,24 @@ struct http_server {
     struct evhttp *http;
     struct store *store; /* borrowed; non-NULL only when READY */
     enum http_server_state state;
-    struct timespec started; /* CLOCK_MONOTONIC */
-};
-
-enum route_match { ROUTE_EXACT, ROUTE_PREFIX };
-
-struct http_route {
-    const char *path;
-    enum route_match match;
-    unsigned methods; /* EVHTTP_REQ_* mask; GET implies HEAD */
-    http_handler_fn handler;
+    struct timespec started;         /* CLOCK_MONOTONIC */
+    const struct http_route *routes; /* borrowed, static */
+    size_t n_routes;
+    struct ingest_limits limits;
 };
 
 static void handle_ready(struct http_server *srv, struct evhttp_request *req);
 static void handle_metrics(struct http_server *srv, struct evhttp_request *req);
 
-/* Later endpoints (OTLP, Pyroscope, Tempo, Prometheus API) are rows here. */
+/* Later endpoints (Tempo, Prometheus API) are rows here; OTLP/HTTP has its
+ * own table in otlp_http.c. */
 static const struct http_route routes[] = {
     {"/ready", ROUTE_EXACT, EVHTTP_REQ_GET, handle_ready},
     {"/metrics", ROUTE_EXACT, EVHTTP_REQ_GET, handle_metrics},
+    {"/ingest", ROUTE_EXACT, EVHTTP_REQ_POST, ingest_http_pyroscope},
+    {"/push.v1.PusherService/Push", ROUTE_EXACT, EVHTTP_REQ_POST, ingest_http_push},
+    {"/api/v1/write", ROUTE_EXACT, EVHTTP_REQ_POST, ingest_http_remote_write},
+    {"/api/native/v1/rows", ROUTE_EXACT, EVHTTP_REQ_GET, native_http_rows},
 };
 
 /* ---- replies ---- */
@@ -106,7 +113,7 @@ void http_reply(struct evhttp_request *req, int status, const char *content_type
     evhttp_send_reply(req, status, NULL, NULL);
 }
 
-static void json_escape(struct st_buf *b, const char *s)
+void http_json_escape(struct st_buf *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
@@ -125,7 +132,7 @@ void http_reply_error_status(struct evhttp_request *req, int status, const char 
     struct st_buf b;
     st_buf_init(&b, 16u << 10);
     st_buf_append_str(&b, "{\"error\":\"");
-    json_escape(&b, msg);
+    http_json_escape(&b, msg);
     st_buf_append_str(&b, "\"}\n");
     if (status == 429 || status == 503)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
@@ -272,6 +279,8 @@ static int metrics_render(struct http_server *srv, struct st_buf *b)
                io.write_errors);
     metric_u64(&m, "strata_io_fsync_errors_total", "counter", "Storage fsyncs that failed.",
                io.fsync_errors);
+    if (m.rc == 0)
+        m.rc = ingest_http_metrics_render(b);
     return m.rc;
 }
 
@@ -320,8 +329,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (path == NULL || path[0] == '\0')
         path = "/";
     unsigned allowed = 0;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const struct http_route *r = &routes[i];
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        const struct http_route *r = &srv->routes[i];
         if (!route_path_matches(r, path))
             continue;
         unsigned mask = r->methods;
@@ -414,12 +423,24 @@ static int listen_socket(const struct config_addr *a, const char *key, evutil_so
 int http_server_new(struct http_server **out, struct event_base *base,
                     const struct config_addr *addr, const char *key, struct st_errctx *err)
 {
+    return http_server_new_routes(out, base, addr, key, routes, sizeof(routes) / sizeof(routes[0]),
+                                  err);
+}
+
+int http_server_new_routes(struct http_server **out, struct event_base *base,
+                           const struct config_addr *addr, const char *key,
+                           const struct http_route *route_table, size_t n_routes,
+                           struct st_errctx *err)
+{
     int rc = 0;
     evutil_socket_t fd = -1;
     struct http_server *srv = st_calloc(1, sizeof(*srv));
     if (srv == NULL)
         return st_errf(err, ST_ENOMEM, "out of memory creating the http server");
     srv->base = base;
+    srv->routes = route_table;
+    srv->n_routes = n_routes;
+    ingest_limits_default(&srv->limits);
     srv->state = HTTP_STATE_RECOVERING;
     clock_gettime(CLOCK_MONOTONIC, &srv->started);
     srv->http = evhttp_new(base);
@@ -432,7 +453,7 @@ int http_server_new(struct http_server **out, struct event_base *base,
                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_max_headers_size(srv->http, HTTP_MAX_HEADERS_BYTES);
     evhttp_set_timeout(srv->http, HTTP_TIMEOUT_S);
-    evhttp_set_max_body_size(srv->http, HTTP_MAX_BODY_BYTES);
+    http_server_set_ingest_limits(srv, &srv->limits);
     evhttp_set_gencb(srv->http, dispatch, srv);
     rc = listen_socket(addr, key, &fd, err);
     if (rc != 0)
@@ -472,6 +493,24 @@ void http_server_set_stopping(struct http_server *srv)
 {
     srv->store = NULL;
     srv->state = HTTP_STATE_STOPPING;
+}
+
+void http_server_set_ingest_limits(struct http_server *srv, const struct ingest_limits *l)
+{
+    if (l != &srv->limits)
+        srv->limits = *l;
+    uint64_t cap = l->max_body_bytes > (UINT64_MAX / 4) ? UINT64_MAX / 2 : l->max_body_bytes * 2;
+    if (cap < HTTP_MIN_BODY_CAP)
+        cap = HTTP_MIN_BODY_CAP;
+    if (cap > (uint64_t)INT64_MAX / 2)
+        cap = (uint64_t)INT64_MAX / 2;
+    if (srv->http != NULL)
+        evhttp_set_max_body_size(srv->http, (ev_ssize_t)cap);
+}
+
+const struct ingest_limits *http_server_ingest_limits(const struct http_server *srv)
+{
+    return &srv->limits;
 }
 
 enum http_server_state http_server_state(const struct http_server *srv)

@@ -14,6 +14,10 @@
  * publishes the store once recovery is done (/ready becomes 200);
  * http_server_free stops accepting and closes every connection.
  *
+ * The same machinery serves the OTLP/HTTP port (otlp_http.c): a second
+ * http_server with its own route table (http_server_new_routes) on the same
+ * event base; the caller publishes the store to both.
+ *
  * Threading: everything here runs on the thread of the event base given to
  * http_server_new, including handlers and http_server_set_store.
  */
@@ -21,6 +25,8 @@
 #define ST_HTTP_SERVER_H
 
 #include <stddef.h>
+
+#include "ingest/ingest.h"
 
 struct config_addr;
 struct event_base;
@@ -35,6 +41,20 @@ enum http_server_state {
     HTTP_STATE_STOPPING,       /* shutdown begun: /ready is 503 */
 };
 
+/* A route handler: must send exactly one reply on req. */
+typedef void (*http_handler_fn)(struct http_server *srv, struct evhttp_request *req);
+
+enum route_match { ROUTE_EXACT, ROUTE_PREFIX };
+
+/* One row of a route table: the first row whose path matches and whose
+ * method mask allows the request wins. */
+struct http_route {
+    const char *path;
+    enum route_match match;
+    unsigned methods; /* EVHTTP_REQ_* mask; GET implies HEAD */
+    http_handler_fn handler;
+};
+
 /*
  * Listen on addr and serve on base. `key` names the setting the address came
  * from ("listen-http") in error messages. Fails with a message naming the
@@ -43,6 +63,10 @@ enum http_server_state {
  */
 int http_server_new(struct http_server **out, struct event_base *base,
                     const struct config_addr *addr, const char *key, struct st_errctx *err);
+/* The same with another route table (borrowed; static storage). */
+int http_server_new_routes(struct http_server **out, struct event_base *base,
+                           const struct config_addr *addr, const char *key,
+                           const struct http_route *routes, size_t n_routes, struct st_errctx *err);
 /* Stop accepting, close connections, free. NULL is a no-op. */
 void http_server_free(struct http_server *srv);
 
@@ -52,11 +76,14 @@ void http_server_set_store(struct http_server *srv, struct store *store);
 /* Shutdown has begun: /ready answers 503 and handlers stop using the store. */
 void http_server_set_stopping(struct http_server *srv);
 enum http_server_state http_server_state(const struct http_server *srv);
+/* Ingest limits (copied; default ingest_limits_default). Also sets the
+ * transport's body cap to twice max_body_bytes, so a body over the limit but
+ * under that cap gets a 413 naming the limit from the ingest handler, and a
+ * larger one a bare 413 from the HTTP layer before it is buffered. */
+void http_server_set_ingest_limits(struct http_server *srv, const struct ingest_limits *l);
+const struct ingest_limits *http_server_ingest_limits(const struct http_server *srv);
 /* The store, or NULL while recovering or stopping. */
 struct store *http_server_store(const struct http_server *srv);
-
-/* A route handler: must send exactly one reply on req. */
-typedef void (*http_handler_fn)(struct http_server *srv, struct evhttp_request *req);
 
 /* Reply with a body (copied) and a Content-Type. */
 void http_reply(struct evhttp_request *req, int status, const char *content_type, const void *body,
@@ -67,5 +94,10 @@ void http_reply_error(struct evhttp_request *req, int code, const char *msg);
 /* Same body with an explicit HTTP status, for statuses outside the error
  * table (405). */
 void http_reply_error_status(struct evhttp_request *req, int status, const char *msg);
+
+/* Append s to b as the inside of a JSON string (quotes, backslashes and
+ * control characters escaped; other bytes as they are). */
+struct st_buf;
+void http_json_escape(struct st_buf *b, const char *s);
 
 #endif

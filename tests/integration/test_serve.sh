@@ -156,12 +156,17 @@ expect_usage_error "inspect of a missing path exits 2" "$TMP/missing" inspect "$
 # ---- a server configured by file ----
 
 PORT=$(pick_port) || { bad "pick a free port"; echo "$passed passed, $failed failed"; exit 1; }
+# The OTLP ports are served too: give every instance its own, off the defaults.
+OTLP_PORT=$(pick_port)
+while [ "$OTLP_PORT" = "$PORT" ]; do OTLP_PORT=$(pick_port); done
 DATA="$TMP/data"
 CONF="$TMP/strata.conf"
 cat >"$CONF" <<EOF
 # strata test configuration
 data = $DATA
 listen-http = 127.0.0.1:$PORT   # only loopback in tests
+listen-otlp-http = 127.0.0.1:$OTLP_PORT
+listen-otlp-grpc = 127.0.0.1:$(pick_port)
 
 log-level = info
 head-max-age = 10m
@@ -236,7 +241,8 @@ else bad "405 with Allow on wrong method" "code=$code"; fi
 PORT2=$(pick_port)
 while [ "$PORT2" = "$PORT" ]; do PORT2=$(pick_port); done
 LOG2="$TMP/serve2.log"
-"$BIN" serve --config "$CONF" --listen-http "127.0.0.1:$PORT2" >"$LOG2" 2>&1 &
+"$BIN" serve --config "$CONF" --listen-http "127.0.0.1:$PORT2" \
+    --listen-otlp-http "127.0.0.1:$(pick_port)" >"$LOG2" 2>&1 &
 PID2=$!
 PIDS+=("$PID2")
 wait_exit "$PID2" 60
@@ -249,7 +255,8 @@ else bad "flag overrides config file" "$(head -2 "$LOG2")"; fi
 
 # Port in use: another data dir, same port.
 LOG3="$TMP/serve3.log"
-"$BIN" serve --data "$TMP/data3" --listen-http "127.0.0.1:$PORT" >"$LOG3" 2>&1 &
+"$BIN" serve --data "$TMP/data3" --listen-http "127.0.0.1:$PORT" \
+    --listen-otlp-http "127.0.0.1:$(pick_port)" --listen-otlp-grpc "127.0.0.1:$(pick_port)" >"$LOG3" 2>&1 &
 PID3=$!
 PIDS+=("$PID3")
 wait_exit "$PID3" 60

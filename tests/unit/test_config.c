@@ -446,15 +446,97 @@ static void test_help_lists_every_key(void **state)
     assert_non_null(f);
     config_print_flags(f);
     fclose(f);
-    static const char *flags[] = {"--data DIR",         "--listen-http ADDR", "--listen-otlp-http",
-                                  "--listen-otlp-grpc", "--log-level",        "--head-max-bytes",
-                                  "--head-max-age",     "--flush-codec",      "--config FILE",
-                                  "(default ./data)",   "(default :4040)",    "(default 10m)"};
+    static const char *flags[] = {"--data DIR",
+                                  "--listen-http ADDR",
+                                  "--listen-otlp-http",
+                                  "--listen-otlp-grpc",
+                                  "--log-level",
+                                  "--head-max-bytes",
+                                  "--head-max-age",
+                                  "--flush-codec",
+                                  "--config FILE",
+                                  "--max-body-bytes SIZE",
+                                  "--max-decompressed-bytes SIZE",
+                                  "--max-labels-per-series N",
+                                  "--max-label-name-length N",
+                                  "--max-label-value-length N",
+                                  "--max-series-per-tenant N",
+                                  "--max-stack-depth N",
+                                  "(default 16M)",
+                                  "(default 64M)",
+                                  "(default ./data)",
+                                  "(default :4040)",
+                                  "(default 10m)"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         if (strstr(text, flags[i]) == NULL)
             fail_msg("help lacks '%s'", flags[i]);
     }
     free(text);
+}
+
+static void test_ingest_limits(void **state)
+{
+    (void)state;
+    struct config c;
+    struct st_errctx err;
+    struct ingest_limits def;
+    ingest_limits_default(&def);
+    config_init(&c);
+    /* The help's defaults and ingest_limits_default agree. */
+    assert_int_equal(c.ingest.max_body_bytes, def.max_body_bytes);
+    assert_int_equal(c.ingest.max_decompressed_bytes, def.max_decompressed_bytes);
+    assert_int_equal(c.ingest.max_labels_per_series, def.max_labels_per_series);
+    assert_int_equal(c.ingest.max_label_name_len, def.max_label_name_len);
+    assert_int_equal(c.ingest.max_label_value_len, def.max_label_value_len);
+    assert_int_equal(c.ingest.max_series_per_tenant, def.max_series_per_tenant);
+    assert_int_equal(c.ingest.max_stack_depth, def.max_stack_depth);
+
+    assert_int_equal(parse_args(&c, &err, "--max-body-bytes", "1M", "--max-decompressed-bytes=8M",
+                                "--max-labels-per-series", "30", "--max-label-name-length", "200",
+                                "--max-label-value-length", "300", "--max-series-per-tenant",
+                                "5000", "--max-stack-depth", "64", NULL),
+                     0);
+    assert_int_equal(c.ingest.max_body_bytes, 1u << 20);
+    assert_int_equal(c.ingest.max_decompressed_bytes, 8u << 20);
+    assert_int_equal(c.ingest.max_labels_per_series, 30);
+    assert_int_equal(c.ingest.max_label_name_len, 200);
+    assert_int_equal(c.ingest.max_label_value_len, 300);
+    assert_int_equal(c.ingest.max_series_per_tenant, 5000);
+    assert_int_equal(c.ingest.max_stack_depth, 64);
+
+    config_init(&c);
+    assert_int_equal(parse_text(&c, &err,
+                                "max-body-bytes = 2M\nmax-stack-depth = 4096\n"
+                                "max-series-per-tenant = 10 # small\n"),
+                     0);
+    assert_int_equal(c.ingest.max_body_bytes, 2u << 20);
+    assert_int_equal(c.ingest.max_stack_depth, 4096);
+    assert_int_equal(c.ingest.max_series_per_tenant, 10);
+
+    /* Bad values name the key and the value; the config is unchanged. */
+    config_init(&c);
+    assert_int_equal(parse_args(&c, &err, "--max-labels-per-series", "129", NULL), ST_EINVAL);
+    assert_msg_has(&err, "max-labels-per-series");
+    assert_msg_has(&err, "'129'");
+    assert_msg_has(&err, "at most 128");
+    assert_int_equal(c.ingest.max_labels_per_series, def.max_labels_per_series);
+    assert_int_equal(parse_args(&c, &err, "--max-stack-depth", "0", NULL), ST_EINVAL);
+    assert_msg_has(&err, "greater than 0");
+    assert_int_equal(parse_args(&c, &err, "--max-label-name-length", "12K", NULL), ST_EINVAL);
+    assert_msg_has(&err, "whole number");
+    assert_int_equal(parse_args(&c, &err, "--max-label-value-length", "4097", NULL), ST_EINVAL);
+    assert_msg_has(&err, "at most 4096");
+    assert_int_equal(
+        parse_args(&c, &err, "--max-series-per-tenant", "99999999999999999999999", NULL),
+        ST_EINVAL);
+    assert_msg_has(&err, "at most");
+    assert_int_equal(parse_args(&c, &err, "--max-body-bytes", "0", NULL), ST_EINVAL);
+    assert_msg_has(&err, "max-body-bytes");
+    assert_int_equal(parse_args(&c, &err, "--max-decompressed-bytes", "lots", NULL), ST_EINVAL);
+    assert_msg_has(&err, "max-decompressed-bytes");
+    assert_int_equal(parse_text(&c, &err, "max-stack-depth = -1\n"), ST_EINVAL);
+    assert_msg_has(&err, "test.conf:1");
+    assert_msg_has(&err, "max-stack-depth");
 }
 
 int main(void)
@@ -471,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_help_lists_every_key),
+        cmocka_unit_test(test_ingest_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
