@@ -1,7 +1,7 @@
 /*
  * otlp_metrics.c: OTLP metrics -> Prometheus series (otlp_metrics.h), as
  * Prometheus's OTLP receiver translates them with its default settings
- * (../shared/reference/otlp.md §10; docs/metrics-ingest.md).
+ * (Prometheus otlptranslator; docs/metrics-ingest.md).
  *
  * Per ResourceMetrics: job = service.namespace "/" service.name (or just
  * service.name), instance = service.instance.id. Per metric: the name from

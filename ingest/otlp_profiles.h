@@ -1,6 +1,6 @@
 /*
  * otlp_profiles.h: OTLP profiles (opentelemetry-proto v1.10.0/v1.11.0
- * `v1development` layout, ../shared/reference/otlp.md §5) into profile rows.
+ * `v1development` layout of opentelemetry-proto v1.10.0) into profile rows.
  *
  * NOT IMPLEMENTED YET: otlp_profiles_ingest refuses every body with
  * ST_EUNSUPPORTED (415) and a message saying so, so that no request is ever

@@ -3,7 +3,7 @@
  * protobuf bytes or from OTLP/Connect JSON, with every allocation taken from
  * the request's arena (freed once with the arena; never free the message).
  *
- * JSON follows the OTLP/JSON rules (../shared/reference/otlp.md §8), applied
+ * JSON follows the OTLP/JSON rules of the OTLP specification (docs/otlp-json.md), applied
  * generically through protobuf-c's descriptors: lowerCamelCase or
  * snake_case field names; 64-bit integers as JSON numbers or strings; enums
  * as numbers or names; `bytes` as base64, except trace_id, span_id,

@@ -1076,7 +1076,7 @@ static int sample_one(struct pprof_profile *p, const uint8_t *d, size_t n, struc
                 else if (lf.wt == 0 && lf.num == 2)
                     v = (int64_t)lf.v;
             }
-            uint32_t ki, vi;
+            uint32_t ki = 0, vi = 0;
             if ((rc = check_str(p, k, "sample.label.key", err, &ki)) ||
                 (rc = check_str(p, v, "sample.label.str", err, &vi)))
                 return rc;

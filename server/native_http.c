@@ -7,7 +7,8 @@
  *   I64 columns as JSON numbers (exact: written with %lld; JavaScript and jq
  *   readers lose precision past 2^53, so compare ids, not nanoseconds);
  *   F64 as numbers, or the strings "NaN", "+Inf", "-Inf";
- *   BYTES as lowercase hex ("" when empty);
+ *   BYTES as lowercase hex ("" when empty), except text columns as JSON
+ *   strings and attribute columns (storage/attrs.h) in OTLP JSON form;
  *   tables with a series column add "labels": {name: value, ...} resolved
  *   through the series index; profiles add "stack": [function names, leaf
  *   first] resolved through the chunk's symbol table (a location without
@@ -38,6 +39,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "server/http_server.h"
+#include "storage/attrs.h"
 #include "storage/series_index.h"
 #include "storage/store.h"
 #include "storage/symbols.h"
@@ -183,6 +185,25 @@ static void put_stack(struct st_buf *b, const struct symtab *t, uint32_t node)
     st_buf_put_u8(b, ']');
 }
 
+/* A BYTES value by what its column holds; attribute bytes that do not
+ * decode fall back to hex, so a damaged value is still shown. */
+static void put_bytes(struct st_buf *b, uint8_t flags, const uint8_t *p, size_t len)
+{
+    if (flags & ST_COLF_TEXT) {
+        json_str_n(b, (const char *)p, len);
+        return;
+    }
+    if (flags & (ST_COLF_ATTRS | ST_COLF_VALUE)) {
+        size_t mark = b->len;
+        int rc = (flags & ST_COLF_ATTRS) ? attrs_to_json(p, len, b)
+                                         : attrs_value_to_json(p, len, b);
+        if (rc == 0)
+            return;
+        b->len = mark;
+    }
+    put_hex(b, p, len);
+}
+
 static int on_chunk(void *arg, const struct scan_chunk *chunk)
 {
     struct rows_out *o = arg;
@@ -216,7 +237,7 @@ static int on_chunk(void *arg, const struct scan_chunk *chunk)
             default: {
                 size_t len = 0;
                 const uint8_t *p = st_col_bytes(col, r, &len);
-                put_hex(o->b, p, len);
+                put_bytes(o->b, s->cols[c].flags, p, len);
                 break;
             }
             }

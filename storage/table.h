@@ -37,6 +37,9 @@ enum st_table_id {
 #define ST_COLF_SERIES 0x01 /* the series id (uint32 in an i64) */
 #define ST_COLF_TIME 0x02   /* the row timestamp, ns since epoch */
 #define ST_COLF_BLOOM 0x04  /* trace/span ids: bloom filter per segment */
+#define ST_COLF_TEXT 0x08   /* BYTES holding UTF-8 text (names, messages) */
+#define ST_COLF_ATTRS 0x10  /* BYTES holding an attribute list (attrs.h) */
+#define ST_COLF_VALUE 0x20  /* BYTES holding one attribute value (attrs.h) */
 
 #define ST_MAX_COLS 24
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # test_ingest_fixtures.sh: replay every captured client request under
-# ../shared/fixtures against the real `strata` binary, with the headers the
+# tests/data/fixtures against the real `strata` binary, with the headers the
 # real clients sent (chunked bodies, gzip, snappy, multipart), then read the
 # rows back through GET /api/native/v1/rows and check counts, names and ids.
 # Also: bad inputs (truncated protobuf, unknown content type, oversized body,
 # gzip bomb, invalid tenant) and tenant isolation.
 #
 # Env: STRATA_BIN (required), STRATA_SOURCE_DIR (repo root; fixtures are
-# $STRATA_SOURCE_DIR/../shared/fixtures). Needs curl and gzip.
+# $STRATA_SOURCE_DIR/tests/data/fixtures). Needs curl and gzip.
 # The otlp/grpc* fixtures are OTLP/gRPC frames (issue 8) and are skipped here,
 # each named in the output. Only 127.0.0.1; every wait is bounded; the server
 # is killed on exit.
@@ -27,7 +27,7 @@ for tool in curl gzip od; do
         exit 1
     }
 done
-FIX="$SRC/../shared/fixtures"
+FIX="$SRC/tests/data/fixtures"
 if [ ! -d "$FIX" ]; then
     echo "test_ingest_fixtures.sh: no fixtures at $FIX" >&2
     echo "0 passed, 1 failed"
@@ -40,7 +40,6 @@ PIDS=()
 . "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
-hex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 
 # post URL TENANT CONTENT_TYPE CONTENT_ENCODING FILE [curl args...]
 # Sets CODE; the body is in $TMP/resp, the headers in $TMP/resp.hdr. An empty
@@ -120,8 +119,7 @@ for f in "$FIX"/otlp/*; do
     case "$signal" in
     traces)
         names=$(values name | tr '\n' ' ')
-        want=$(printf '%s\n' "$(hex 'GET /checkout')" "$(hex 'SELECT orders')" "$(hex warmup)" |
-            sort -u | tr '\n' ' ')
+        want=$(printf '%s\n' 'GET /checkout' 'SELECT orders' warmup | sort -u | tr '\n' ' ')
         if [ "$ROWS_CODE" = 200 ] && [ "$NROWS" = 5 ] && [ "$names" = "$want" ]; then
             ok "$name: 5 spans read back with their names"
         else bad "$name: 5 spans read back with their names" "code=$ROWS_CODE rows=$NROWS names=$names"; fi

@@ -325,7 +325,7 @@ static void test_fixture_proto(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *body = load("../shared/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
     assert_int_equal(f->c.rejected, 0);
     assert_int_equal(f->c.accepted, 7); /* 6 metrics, the async gauge has 2 points */
@@ -342,7 +342,7 @@ static void test_fixture_json(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *body = load("../shared/fixtures/otlp/http-json.metrics.json", &len);
+    uint8_t *body = load("tests/data/fixtures/otlp/http-json.metrics.json", &len);
     int rc = otlp_metrics_ingest(&f->c, body, len, INGEST_JSON);
     if (rc)
         fail_msg("ingest: %s", f->err.msg);
@@ -360,7 +360,7 @@ static void test_fixture_delta(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *body = load("../shared/fixtures/otlp/http-proto-delta.metrics.pb", &len);
+    uint8_t *body = load("tests/data/fixtures/otlp/http-proto-delta.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
     assert_int_equal(f->c.rejected, 0);
     assert_int_equal(f->c.accepted, 7);
@@ -861,7 +861,7 @@ static void test_bad_bodies(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *body = load("../shared/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     for (size_t cut = 1; cut < len; cut += 37) {
         new_request(f);
         int rc = otlp_metrics_ingest(&f->c, body, len - cut, INGEST_PROTOBUF);
@@ -878,7 +878,7 @@ static void test_truncated_nothing_stored(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *body = load("../shared/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len - 3, INGEST_PROTOBUF), ST_EINVAL);
     assert_int_equal(f->c.accepted, 0);
     struct rows r;

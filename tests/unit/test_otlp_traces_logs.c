@@ -30,7 +30,7 @@
 #define TENANT "t1"
 #define REQ_PACKED_SIZE                                                                            \
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size
-#define FIX "../shared/fixtures/otlp/"
+#define FIX "tests/data/fixtures/otlp/"
 
 struct env {
     char dir[256];

@@ -1,5 +1,5 @@
 /*
- * test_pb_decode.c: pb_decode on the bytes real clients sent (../shared/fixtures: OTLP JS SDK
+ * test_pb_decode.c: pb_decode on the bytes real clients sent (tests/data/fixtures: OTLP JS SDK
  * protobuf, gzip and JSON; Go pprof; Pyroscope nodejs pprof; Prometheus remote write) with
  * assertions on content, plus the OTLP/JSON rules (hex ids, int64 as string or number, enum
  * names, unknown fields) and malformed input (ST_EINVAL with a message, ST_ETOOBIG at the
@@ -250,8 +250,8 @@ static void check_traces(const TraceReq *r)
 static void test_traces_proto(void **state)
 {
     (void)state;
-    const char *files[] = {"../shared/fixtures/otlp/http-proto.traces.pb",
-                           "../shared/fixtures/otlp/http-proto-gzip.traces.pb.gz"};
+    const char *files[] = {"tests/data/fixtures/otlp/http-proto.traces.pb",
+                           "tests/data/fixtures/otlp/http-proto-gzip.traces.pb.gz"};
     for (int i = 0; i < 2; i++) {
         struct body b = i ? read_gz_fixture(files[i]) : read_fixture(files[i]);
         struct dec d;
@@ -266,8 +266,8 @@ static void test_traces_proto(void **state)
 static void test_traces_json(void **state)
 {
     (void)state;
-    const char *files[] = {"../shared/fixtures/otlp/http-json.traces.json",
-                           "../shared/fixtures/otlp/http-json-gzip.traces.json.gz"};
+    const char *files[] = {"tests/data/fixtures/otlp/http-json.traces.json",
+                           "tests/data/fixtures/otlp/http-json-gzip.traces.json.gz"};
     for (int i = 0; i < 2; i++) {
         struct body b = i ? read_gz_fixture(files[i]) : read_fixture(files[i]);
         struct dec d;
@@ -376,7 +376,7 @@ static void check_metrics(const MetricsReq *r, bool json)
 static void test_metrics(void **state)
 {
     (void)state;
-    struct body b = read_fixture("../shared/fixtures/otlp/http-proto.metrics.pb");
+    struct body b = read_fixture("tests/data/fixtures/otlp/http-proto.metrics.pb");
     struct dec d;
     dec_run(&d, METRICS_DESC, b.data, b.len, INGEST_PROTOBUF, ARENA_CAP);
     assert_int_equal(d.rc, 0);
@@ -384,7 +384,7 @@ static void test_metrics(void **state)
     dec_release(&d);
     body_free(&b);
 
-    b = read_fixture("../shared/fixtures/otlp/http-proto-delta.metrics.pb");
+    b = read_fixture("tests/data/fixtures/otlp/http-proto-delta.metrics.pb");
     dec_run(&d, METRICS_DESC, b.data, b.len, INGEST_PROTOBUF, ARENA_CAP);
     assert_int_equal(d.rc, 0);
     const MetricsReq *r = (const MetricsReq *)d.msg;
@@ -392,7 +392,7 @@ static void test_metrics(void **state)
     dec_release(&d);
     body_free(&b);
 
-    b = read_fixture("../shared/fixtures/otlp/http-json.metrics.json");
+    b = read_fixture("tests/data/fixtures/otlp/http-json.metrics.json");
     dec_run(&d, METRICS_DESC, b.data, b.len, INGEST_JSON, ARENA_CAP);
     if (d.rc != 0)
         fail_msg("%s", d.err.msg);
@@ -449,9 +449,9 @@ static void check_logs(const LogsReq *r, bool json)
 static void test_logs(void **state)
 {
     (void)state;
-    const char *files[] = {"../shared/fixtures/otlp/http-proto.logs.pb",
-                           "../shared/fixtures/otlp/http-proto-gzip.logs.pb.gz",
-                           "../shared/fixtures/otlp/http-json.logs.json"};
+    const char *files[] = {"tests/data/fixtures/otlp/http-proto.logs.pb",
+                           "tests/data/fixtures/otlp/http-proto-gzip.logs.pb.gz",
+                           "tests/data/fixtures/otlp/http-json.logs.json"};
     for (int i = 0; i < 3; i++) {
         struct body b = i == 1 ? read_gz_fixture(files[i]) : read_fixture(files[i]);
         struct dec d;
@@ -493,8 +493,8 @@ static void check_pprof(const Perftools__Profiles__Profile *p)
 static void test_pprof(void **state)
 {
     (void)state;
-    const char *files[] = {"../shared/fixtures/pprof/go-cpu-labels.pb.gz",
-                           "../shared/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz"};
+    const char *files[] = {"tests/data/fixtures/pprof/go-cpu-labels.pb.gz",
+                           "tests/data/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz"};
     for (int i = 0; i < 2; i++) {
         struct body b = read_gz_fixture(files[i]);
         struct dec d;
@@ -512,7 +512,7 @@ static void test_remote_write(void **state)
 {
     (void)state;
     struct body b =
-        read_snappy_fixture("../shared/fixtures/prometheus/remote-write-samples.pb.snappy");
+        read_snappy_fixture("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy");
     assert_int_equal(b.len, 54012);
     struct dec d;
     dec_run(&d, &prometheus__write_request__descriptor, b.data, b.len, INGEST_PROTOBUF, ARENA_CAP);
@@ -532,7 +532,7 @@ static void test_remote_write(void **state)
     dec_release(&d);
     body_free(&b);
 
-    b = read_snappy_fixture("../shared/fixtures/prometheus/remote-write-metadata.pb.snappy");
+    b = read_snappy_fixture("tests/data/fixtures/prometheus/remote-write-metadata.pb.snappy");
     dec_run(&d, &prometheus__write_request__descriptor, b.data, b.len, INGEST_PROTOBUF, ARENA_CAP);
     assert_int_equal(d.rc, 0);
     w = (const Prometheus__WriteRequest *)d.msg;
@@ -750,7 +750,7 @@ static void test_json_errors(void **state)
 static void test_proto_errors(void **state)
 {
     (void)state;
-    struct body b = read_fixture("../shared/fixtures/otlp/http-proto.traces.pb");
+    struct body b = read_fixture("tests/data/fixtures/otlp/http-proto.traces.pb");
     /* truncated at several points */
     size_t cuts[] = {1, 7, b.len / 2, b.len - 1};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)

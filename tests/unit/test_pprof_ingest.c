@@ -292,7 +292,7 @@ static void test_go_fixture(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("../shared/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     struct scan_acc *a = calloc(1, sizeof(*a));
@@ -349,7 +349,7 @@ static void test_go_fixture_span_ids(void **state)
 {
     (void)state;
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("../shared/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
     Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, raw_len, raw);
     assert_non_null(p);
@@ -415,7 +415,7 @@ static void test_node_pprof(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("../shared/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
     int rc = pyroscope_ingest(&e.c, node_pprof_query, "application/octet-stream", gz, gz_len);
     if (rc)
@@ -440,7 +440,7 @@ static void test_node_multipart(void **state)
     struct env e;
     env_open(&e);
     size_t body_len;
-    uint8_t *body = read_file("../shared/fixtures/pyroscope/nodejs-0.4.13-wall.multipart",
+    uint8_t *body = read_file("tests/data/fixtures/pyroscope/nodejs-0.4.13-wall.multipart",
                               &body_len);
     const char *ct = "multipart/form-data; boundary=----formdata-undici-022364688580";
     struct multipart_part parts[4];
@@ -472,7 +472,7 @@ static void test_push(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("../shared/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     Types__V1__LabelPair l1 = TYPES__V1__LABEL_PAIR__INIT, l2 = TYPES__V1__LABEL_PAIR__INIT,
@@ -553,7 +553,7 @@ static void test_malformed(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("../shared/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     /* truncated plain and gzipped bodies */
@@ -874,7 +874,7 @@ static void test_bytes_per_sample(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len;
-    uint8_t *gz = read_file("../shared/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     /* 200 profiles of the same process, one per 10 s */
     uint64_t samples = 0;
     for (int i = 0; i < 200; i++) {

@@ -162,7 +162,7 @@ static void test_fixture_samples(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *in = load("../shared/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
     assert_int_equal(len, 7679);
     uint8_t *body;
     size_t body_len;
@@ -223,7 +223,7 @@ static void test_fixture_metadata(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *in = load("../shared/fixtures/prometheus/remote-write-metadata.pb.snappy", &len);
+    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-metadata.pb.snappy", &len);
     assert_int_equal(ingest_snappy(f, in, len), 0);
     assert_int_equal(f->c.accepted, 0);
     assert_int_equal(f->c.rejected, 0);
@@ -251,7 +251,7 @@ static void test_snappy_errors(void **state)
 
     /* corrupt: a valid header, garbage after it */
     size_t len;
-    uint8_t *in = load("../shared/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
     new_request(f);
     assert_int_equal(prom_snappy_decode(in, len / 2, 64u << 20, &f->arena, &out, &out_len, &f->err),
                      ST_EINVAL);
@@ -276,7 +276,7 @@ static void test_truncated_protobuf(void **state)
 {
     struct fx *f = *state;
     size_t len;
-    uint8_t *in = load("../shared/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
     uint8_t *body;
     size_t body_len;
     assert_int_equal(prom_snappy_decode(in, len, 1 << 20, &f->arena, &body, &body_len, &f->err), 0);
