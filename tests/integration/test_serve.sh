@@ -18,77 +18,9 @@ command -v curl >/dev/null || { echo "test_serve.sh: curl is required" >&2; echo
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-serve-test.XXXXXX")
 PIDS=()
-passed=0
-failed=0
-
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$TMP"
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    [ $# -gt 1 ] && printf '     %s\n' "$2" | head -20
-    return 0
-}
-check() { # name, then a command: ok when it succeeds
-    local name="$1"
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
-
-port_in_use() {
-    if command -v ss >/dev/null; then
-        ss -ltn "sport = :$1" 2>/dev/null | tail -n +2 | grep -q .
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-# A free TCP port from a random base (not 4317/4318, the OTLP defaults).
-pick_port() {
-    local p i
-    for i in $(seq 1 100); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if ! port_in_use "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# wait_exit PID SECONDS: wait for a process we started; sets EXIT_CODE (124 on timeout).
-wait_exit() {
-    local pid="$1" limit=$(($2 * 10)) i
-    for ((i = 0; i < limit; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            EXIT_CODE=$?
-            return 0
-        fi
-        sleep 0.1
-    done
-    EXIT_CODE=124
-    return 1
-}
-
-# wait_ready PORT PID: /ready == 200 within 60 s while the process lives.
-wait_ready() {
-    local port="$1" pid="$2" i code
-    for i in $(seq 1 300); do
-        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/ready")
-        [ "$code" = 200 ] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.2
-    done
-    return 1
-}
 
 # ---- help and usage errors (no server needed) ----
 
