@@ -1313,6 +1313,27 @@ void pprof_profile_type_id(const struct pprof_profile *p, size_t t, const char *
              (int)pu->len, (const char *)pu->p);
 }
 
+const char *pprof_type_name_group(const char *type, size_t len)
+{
+    const uint8_t *name = (const uint8_t *)type;
+    if (len == 4 && memcmp(name, "wall", 4) == 0)
+        return "wall";
+    if (str_has(name, len, "cpu"))
+        return "process_cpu";
+    if (str_has(name, len, "alloc_") || str_has(name, len, "inuse_") ||
+        str_has(name, len, "space") || str_has(name, len, "objects"))
+        return "memory";
+    if (str_has(name, len, "mutex_"))
+        return "mutex";
+    if (str_has(name, len, "block_"))
+        return "block";
+    if (str_has(name, len, "goroutine"))
+        return "goroutines";
+    if (len == 0)
+        return "unknown";
+    return NULL;
+}
+
 const char *pprof_profile_derive_name(const struct pprof_profile *p,
                                       const struct pprof_type_alias *aliases, size_t n_aliases)
 {
@@ -1336,19 +1357,9 @@ const char *pprof_profile_derive_name(const struct pprof_profile *p,
             name = (const uint8_t *)aliases[i].display_name;
             len = strlen(aliases[i].display_name);
         }
-    if (str_has(name, len, "cpu"))
-        return "process_cpu";
-    if (str_has(name, len, "alloc_") || str_has(name, len, "inuse_") ||
-        str_has(name, len, "space") || str_has(name, len, "objects"))
-        return "memory";
-    if (str_has(name, len, "mutex_"))
-        return "mutex";
-    if (str_has(name, len, "block_"))
-        return "block";
-    if (str_has(name, len, "goroutine"))
-        return "goroutines";
-    if (len == 0)
-        return "unknown";
+    const char *group = pprof_type_name_group((const char *)name, len);
+    if (group != NULL)
+        return group;
     struct pprof_profile *mp = (struct pprof_profile *)p;
     if (mp->derived_name == NULL)
         mp->derived_name = st_arena_strndup(&mp->arena, (const char *)name, len);

@@ -85,6 +85,13 @@ void pprof_profile_type_id(const struct pprof_profile *p, size_t t, const char *
 const char *pprof_profile_derive_name(const struct pprof_profile *p,
                                       const struct pprof_type_alias *aliases, size_t n_aliases);
 
+/* Pyroscope's grouping of one sample type name into a profile __name__:
+ * "wall" -> "wall", "*cpu*" -> "process_cpu", alloc_/inuse_/space/objects ->
+ * "memory", mutex_ -> "mutex", block_ -> "block", goroutine -> "goroutines",
+ * "" -> "unknown" (static strings); NULL: the name is the type itself. Used
+ * by pprof_profile_derive_name and the OTLP profiles decoder. */
+const char *pprof_type_name_group(const char *type, size_t len);
+
 /* Inflate a gzip body (one or more members) into *out (st_malloc'd, caller
  * frees with st_free), at most max_out bytes: ST_ETOOBIG naming the limit,
  * ST_EINVAL for corrupt data. Exposed for the Pyroscope push path. */

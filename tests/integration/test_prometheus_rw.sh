@@ -44,9 +44,13 @@ else
     exit 1
 fi
 
-PROM_PORT=$(pick_port)
-while [ "$PROM_PORT" = "$HTTP_PORT" ]; do PROM_PORT=$(pick_port); done
-cat >"$TMP/prometheus.yml" <<YAML
+# Start Prometheus on a fresh port; another test running in parallel may take
+# a port between pick_port and the bind, so a failed start is retried on a new
+# port (three tries).
+start_prometheus() {
+    PROM_PORT=$(pick_port)
+    while [ "$PROM_PORT" = "$HTTP_PORT" ]; do PROM_PORT=$(pick_port); done
+    cat >"$TMP/prometheus.yml" <<YAML
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -60,16 +64,23 @@ remote_write:
   - url: http://127.0.0.1:$HTTP_PORT/api/v1/write
     queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s}
 YAML
-"$PROM" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom-data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prom.log" 2>&1 &
-PROM_PID=$!
-PIDS+=("$PROM_PID")
-ready=0
-for _ in $(seq 1 300); do
-    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PROM_PORT/-/ready")
-    [ "$code" = 200 ] && { ready=1; break; }
-    kill -0 "$PROM_PID" 2>/dev/null || break
-    sleep 0.2
+    rm -rf "$TMP/prom-data"
+    "$PROM" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom-data" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prom.log" 2>&1 &
+    PROM_PID=$!
+    PIDS+=("$PROM_PID")
+    ready=0
+    for _ in $(seq 1 300); do
+        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PROM_PORT/-/ready")
+        [ "$code" = 200 ] && { ready=1; return 0; }
+        kill -0 "$PROM_PID" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    return 1
+}
+for _ in 1 2 3; do
+    start_prometheus && break
+    kill -KILL "$PROM_PID" 2>/dev/null
 done
 if [ $ready = 1 ]; then ok "Prometheus $("$PROM" --version 2>&1 | head -1 | cut -d' ' -f3) ready on $PROM_PORT"
 else
