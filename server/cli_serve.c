@@ -109,6 +109,7 @@ static void *store_thread(void *arg)
     memset(&o, 0, sizeof(o));
     o.dir = sv->cfg.data;
     o.head_max_bytes = sv->cfg.head_max_bytes;
+    o.heads_limit_bytes = sv->cfg.head_memory_limit;
     o.head_max_age_ms = sv->cfg.head_max_age_ms;
     o.flush_codec = sv->cfg.flush_codec;
     o.flush_codec_set = true;

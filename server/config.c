@@ -119,6 +119,17 @@ static int set_head_max_bytes(struct config *c, const char *v, char *why)
     return rc;
 }
 
+static int set_head_memory_limit(struct config *c, const char *v, char *why)
+{
+    struct st_errctx e;
+    st_errctx_init(&e);
+    uint64_t n;
+    int rc = why_from(config_parse_bytes(v, &n, &e), &e, why);
+    if (rc == 0)
+        c->head_memory_limit = n;
+    return rc;
+}
+
 static int set_head_max_age(struct config *c, const char *v, char *why)
 {
     struct st_errctx e;
@@ -228,6 +239,9 @@ static const struct config_key keys[] = {
     {"head-max-bytes", "SIZE", "64M",
      "flush a table's in-memory head to a segment\nonce it holds this many bytes (K, M, G, T)",
      set_head_max_bytes},
+    {"head-memory-limit", "SIZE", "1G",
+     "refuse writes (429, Retry-After) while all heads\ntogether hold more than this, until flushed",
+     set_head_memory_limit},
     {"head-max-age", "DURATION", "10m",
      "flush a head once its oldest row is this old\n(ms, s, m, h, as in 1m30s; 'never' disables)",
      set_head_max_age},

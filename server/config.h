@@ -55,6 +55,7 @@ struct config {
     struct config_addr listen_otlp_grpc; /* reserved for OTLP/gRPC ingest */
     enum st_log_level log_level;
     uint64_t head_max_bytes;           /* > 0 */
+    uint64_t head_memory_limit;        /* > 0: all heads together */
     int64_t head_max_age_ms;           /* > 0, or -1 for never */
     uint8_t flush_codec;               /* enum codec_id */
     struct ingest_limits ingest;       /* max-body-bytes ... max-stack-depth */

@@ -266,6 +266,17 @@ static int check_rows(const char *tenant, int table, const struct st_batch *rows
     return 0;
 }
 
+/* Bytes held by every head (active and frozen parts). */
+static uint64_t heads_bytes(struct store *s)
+{
+    uint64_t total = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n_heads; i++)
+        total += head_mem_bytes(s->heads[i]);
+    pthread_mutex_unlock(&s->mu);
+    return total;
+}
+
 static void flusher_kick(struct store *s)
 {
     pthread_mutex_lock(&s->flusher_mu);
@@ -279,6 +290,17 @@ int store_append(struct store *s, const char *tenant, int table, const struct st
     int rc = check_rows(tenant, table, rows, symbols, err);
     if (rc || rows->n_rows == 0)
         return rc;
+    /* Memory bound: refuse, rather than grow without limit, while flushes
+     * catch up (a 429 with Retry-After at the API). */
+    uint64_t held = heads_bytes(s);
+    if (held > s->opts.heads_limit_bytes) {
+        flusher_kick(s);
+        atomic_fetch_add(&s->appends_failed, 1);
+        return st_errf(err, ST_EBUSY,
+                       "in-memory heads hold %llu bytes, over the limit of %llu; retry after "
+                       "they are flushed",
+                       (unsigned long long)held, (unsigned long long)s->opts.heads_limit_bytes);
+    }
     struct head *h;
     rc = head_get(s, tenant, table, &h);
     if (rc)
@@ -527,12 +549,14 @@ static void *flusher_main(void *arg)
         size_t n;
         if (heads_snapshot(s, &hs, &n) == 0) {
             int64_t now = mono_ms();
+            /* over the memory limit: flush every head, however small */
+            bool over = heads_bytes(s) > s->opts.heads_limit_bytes;
             for (size_t i = 0; i < n; i++) {
                 struct head *h = hs[i];
                 int64_t oldest = head_oldest_ms(h);
                 bool old = s->opts.head_max_age_ms > 0 && oldest != 0 &&
                            now - oldest >= s->opts.head_max_age_ms;
-                if (!old && head_mem_bytes(h) < s->opts.head_max_bytes)
+                if (!over && !old && head_mem_bytes(h) < s->opts.head_max_bytes)
                     continue;
                 struct st_errctx err;
                 st_errctx_init(&err);
@@ -755,6 +779,8 @@ int store_open(struct store **out, const struct store_opts *opts, struct st_errc
     s->opts = *opts;
     if (s->opts.head_max_bytes == 0)
         s->opts.head_max_bytes = 64u << 20;
+    if (s->opts.heads_limit_bytes == 0)
+        s->opts.heads_limit_bytes = 1ull << 30;
     if (s->opts.head_max_age_ms == 0)
         s->opts.head_max_age_ms = 10 * 60 * 1000;
     if (s->opts.flush_level == 0)

@@ -40,6 +40,8 @@ struct symtab;
 struct store_opts {
     const char *dir;
     uint64_t head_max_bytes;  /* flush a head past this size; 0: 64 MiB */
+    uint64_t heads_limit_bytes; /* refuse appends (ST_EBUSY) while all heads together
+                                 * hold more than this; 0: 1 GiB */
     int64_t head_max_age_ms;  /* flush a head older than this; 0: 10 min; <0: never */
     uint8_t flush_codec;      /* codec for flushed segments (enum codec_id)... */
     bool flush_codec_set;     /* ...used only when set; else zstd */
@@ -59,8 +61,9 @@ struct idx *store_index(struct store *s);
  * Durably append rows to (tenant, table). For ST_TABLE_PROFILES, `symbols`
  * must be given and each row's stack_id is a stack node id of it; other tables
  * pass NULL. Returns 0 only once the rows are fsynced in the WAL.
- * ST_ENOSPC/ST_EIO when the write failed (nothing applied), ST_EINVAL for a
- * bad tenant or a batch that does not match the table.
+ * ST_ENOSPC/ST_EIO when the write failed (nothing applied), ST_EBUSY while
+ * the heads hold more than heads_limit_bytes (a flush is started; retry
+ * later), ST_EINVAL for a bad tenant or a batch that does not match the table.
  */
 int store_append(struct store *s, const char *tenant, int table, const struct st_batch *rows,
                  const struct symtab *symbols, struct st_errctx *err);

@@ -488,6 +488,37 @@ static void test_disk_full_then_resume(void **state)
     tu_rmrf(dir);
 }
 
+/* Memory bound: while the heads hold more than heads_limit_bytes, appends
+ * are refused with ST_EBUSY (429 at the API); a flush makes room again. */
+static void test_heads_memory_limit(void **state)
+{
+    (void)state;
+    char dir[256];
+    tu_mkdtemp(dir, sizeof(dir));
+    struct store_opts o = {.dir = dir, .no_background = true, .heads_limit_bytes = 4096};
+    struct store *s;
+    assert_int_equal(store_open(&s, &o, NULL), 0);
+    int rc = 0;
+    uint32_t b;
+    for (b = 0; b < 1000 && rc == 0; b++)
+        rc = stl_append_batch(s, "t", b, NULL);
+    assert_int_equal(rc, ST_EBUSY);
+    struct st_errctx err;
+    st_errctx_init(&err);
+    assert_int_equal(stl_append_batch(s, "t", b, &err), ST_EBUSY);
+    assert_non_null(strstr(err.msg, "over the limit of 4096"));
+    assert_int_equal(store_flush(s, NULL, NULL), 0);
+    assert_int_equal(stl_append_batch(s, "t", b, NULL), 0);
+    /* everything acknowledged is there, the refused batches are not */
+    assert_int_equal(stl_count_batches(s, "t", counts), 0);
+    for (uint32_t i = 0; i + 1 < b; i++)
+        assert_int_equal(counts[i], STL_ROWS_PER_BATCH);
+    assert_int_equal(counts[b - 1], 0);
+    assert_int_equal(counts[b], STL_ROWS_PER_BATCH);
+    close_store(s);
+    tu_rmrf(dir);
+}
+
 static void test_second_open_refused(void **state)
 {
     (void)state;
@@ -513,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_profiles_symbols),
         cmocka_unit_test(test_corrupt_segment_quarantined),
         cmocka_unit_test(test_disk_full_then_resume),
+        cmocka_unit_test(test_heads_memory_limit),
         cmocka_unit_test(test_second_open_refused),
         cmocka_unit_test(test_fault_writes),
         cmocka_unit_test(test_fault_fsyncs),
