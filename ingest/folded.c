@@ -193,8 +193,9 @@ int folded_ingest(struct ingest_ctx *c, const uint8_t *body, size_t len,
     }
     uint32_t series;
     bool created;
-    if ((rc = idx_series_get_or_create(store_index(c->store), c->tenant, labels, n, &series,
-                                       &created, c->err)))
+    if ((rc = idx_series_get_or_create_limited(store_index(c->store), c->tenant, labels, n,
+                                               ingest_max_series(c), &series, &created,
+                                               c->err)))
         goto out;
     int64_t ts = o->ts_ns;
     if (ts == 0) {

@@ -53,4 +53,10 @@ struct ingest_ctx {
     uint64_t rejected;                  /* items refused (partial success) */
 };
 
+/* The series limit of a request (0: none), for idx_series_get_or_create_limited. */
+static inline uint64_t ingest_max_series(const struct ingest_ctx *c)
+{
+    return c->limits != NULL ? c->limits->max_series_per_tenant : 0;
+}
+
 #endif

@@ -96,8 +96,8 @@ static int resolve(struct ingest_ctx *c, struct series_cache *sc, const char *se
     } else {
         struct st_label labels[2] = {{"__signal__", "logs"}, {"service_name", service}};
         bool created;
-        rc = idx_series_get_or_create(store_index(c->store), c->tenant, labels, 2, id, &created,
-                                      err);
+        rc = idx_series_get_or_create_limited(store_index(c->store), c->tenant, labels, 2,
+                                              ingest_max_series(c), id, &created, err);
         if (rc < 0 && rc != ST_EINVAL && rc != ST_EBUSY)
             return rc;
     }

@@ -574,8 +574,8 @@ static int resolve_series(struct op *o, const char *service, const char *name, c
                            lim->max_label_value_len);
     }
     bool created;
-    return idx_series_get_or_create(store_index(o->c->store), o->c->tenant, ls.l, ls.n, id,
-                                    &created, o->c->err);
+    return idx_series_get_or_create_limited(store_index(o->c->store), o->c->tenant, ls.l, ls.n,
+                                            ingest_max_series(o->c), id, &created, o->c->err);
 }
 
 static uint64_t attrs_hash(const int32_t *a, size_t n)

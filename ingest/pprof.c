@@ -1444,8 +1444,9 @@ static int resolve_set(struct ingest_ctx *c, struct pprof_profile *p, const stru
         pprof_profile_type_id(p, t, name, type_id, sizeof(type_id));
         labels[type_slot].value = type_id;
         bool created;
-        if ((rc = idx_series_get_or_create(store_index(c->store), c->tenant, labels, n, &ids[t],
-                                           &created, c->err)))
+        if ((rc = idx_series_get_or_create_limited(store_index(c->store), c->tenant, labels, n,
+                                                   ingest_max_series(c), &ids[t], &created,
+                                                   c->err)))
             return rc;
     }
     return 0;

@@ -14,11 +14,9 @@
  *     Fatal errors (ST_ENOMEM, ST_EIO) are never cached.
  *  3. Limits are checked on the canonical set, before the index is asked,
  *     so an over-limit set never creates a series.
- *  4. max_series_per_tenant: while the tenant is under the limit every set
- *     goes to idx_series_get_or_create; at the limit a set is looked up
- *     first (postings of its labels, then an exact label-count check) and
- *     only an existing series is accepted. Concurrent requests of one tenant
- *     can overshoot the limit by at most the new series they create at once.
+ *  4. max_series_per_tenant is enforced by the index itself
+ *     (idx_series_get_or_create_limited): exact, under its creation lock, and
+ *     an existing series always resolves.
  *
  * Decisions not taken: no cross-request cache (the index already serves
  * known series from memory under a read lock); no per-metric-name limits.
@@ -415,48 +413,6 @@ static int check_limits(struct prom_resolver *r, const struct prom_lset *ls, siz
 }
 
 /* At the tenant's series limit: does exactly this set exist already? */
-static int series_exists(struct prom_resolver *r, const struct prom_lset *ls, bool *exists,
-                         struct st_errctx *err)
-{
-    struct idx *x = store_index(r->c->store);
-    struct idx_matcher *m = NULL;
-    roaring_bitmap_t *bm = NULL;
-    size_t n = 0;
-    int rc = 0;
-    *exists = false;
-    m = st_calloc(ls->n ? ls->n : 1, sizeof(*m));
-    if (m == NULL)
-        return ST_ENOMEM;
-    for (size_t i = 0; i < ls->n; i++) {
-        if (ls->v[i].value[0] == '\0')
-            continue;
-        m[n].op = IDX_EQ;
-        m[n].name = ls->v[i].name;
-        m[n].value = ls->v[i].value;
-        n++;
-    }
-    if (n == 0)
-        goto out;
-    rc = idx_select(x, r->c->tenant, m, n, &bm, err);
-    if (rc)
-        goto out;
-    roaring_uint32_iterator_t it;
-    roaring_init_iterator(bm, &it);
-    for (; it.has_value && !*exists; roaring_advance_uint32_iterator(&it)) {
-        struct st_label *labels = NULL;
-        size_t nl = 0;
-        rc = idx_series_labels(x, r->c->tenant, it.current_value, &labels, &nl, err);
-        if (rc)
-            break;
-        *exists = nl == n;
-        st_free(labels);
-    }
-out:
-    roaring_bitmap_free(bm);
-    st_free(m);
-    return rc;
-}
-
 int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id, struct st_errctx *err)
 {
     int rc;
@@ -500,29 +456,15 @@ int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id, st
     int verdict = check_limits(r, ls, n_nonempty, err);
     uint32_t sid = 0;
     if (verdict == 0) {
-        struct idx *x = store_index(r->c->store);
         const struct ingest_limits *lim = r->c->limits;
-        uint64_t max_series = lim ? lim->max_series_per_tenant : 0;
-        if (max_series && idx_n_series(x, r->c->tenant) >= max_series) {
-            bool exists;
-            rc = series_exists(r, ls, &exists, err);
-            if (rc)
-                return rc;
-            if (!exists)
-                verdict = st_errf(
-                    err, ST_EBUSY,
-                    "new series of metric \"%.128s\" refused: tenant \"%s\" has %" PRIu64
-                    " series, limit max_series_per_tenant %" PRIu64,
-                    lset_metric(ls), r->c->tenant, idx_n_series(x, r->c->tenant), max_series);
-        }
-        if (verdict == 0) {
-            bool created;
-            rc = idx_series_get_or_create(x, r->c->tenant, ls->v, ls->n, &sid, &created, err);
-            if (rc == ST_EINVAL)
-                verdict = rc;
-            else if (rc)
-                return rc;
-        }
+        bool created;
+        rc = idx_series_get_or_create_limited(store_index(r->c->store), r->c->tenant, ls->v,
+                                              ls->n, lim ? lim->max_series_per_tenant : 0, &sid,
+                                              &created, err);
+        if (rc == ST_EINVAL || rc == ST_EBUSY)
+            verdict = rc;
+        else if (rc)
+            return rc;
     }
 
     /* Cache the outcome (j is the empty slot found above). */

@@ -483,6 +483,14 @@ out:
 int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_label *labels,
                              size_t n, uint32_t *id, bool *created, struct st_errctx *err)
 {
+    return idx_series_get_or_create_limited(x, tenant, labels, n, 0, id, created, err);
+}
+
+int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
+                                     const struct st_label *labels, size_t n,
+                                     uint64_t max_series, uint32_t *id, bool *created,
+                                     struct st_errctx *err)
+{
     int rc;
     bool locked = false;
     struct st_buf key;
@@ -555,6 +563,13 @@ int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_
     rc = 0;
 
     uint32_t new_id = t->val; /* written only under create_mu, which we hold */
+    if (max_series != 0 && (uint64_t)new_id - 1 >= max_series) {
+        rc = st_errf(err, ST_EBUSY,
+                     "new series refused: tenant '%s' has %u series, limit "
+                     "max_series_per_tenant %llu",
+                     tenant, new_id - 1, (unsigned long long)max_series);
+        goto out;
+    }
     if (new_id == UINT32_MAX) {
         rc = st_errf(err, ST_ENOSPC, "tenant '%s' has used all %u series ids", tenant,
                      UINT32_MAX - 1);

@@ -62,6 +62,13 @@ void idx_close(struct idx *x); /* NULL is a no-op */
  * limits are ST_EINVAL with a message naming the label. */
 int idx_series_get_or_create(struct idx *x, const char *tenant, const struct st_label *labels,
                              size_t n, uint32_t *id, bool *created, struct st_errctx *err);
+/* The same, but a NEW series is refused with ST_EBUSY (message naming the
+ * tenant, its count and the limit) once the tenant has max_series series;
+ * existing series always resolve. max_series 0: no limit. */
+int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
+                                     const struct st_label *labels, size_t n,
+                                     uint64_t max_series, uint32_t *id, bool *created,
+                                     struct st_errctx *err);
 /* Make every series created so far durable (one fsync; none when nothing is
  * pending). */
 int idx_sync(struct idx *x, struct st_errctx *err);

@@ -770,6 +770,36 @@ static void *creator(void *arg)
     return NULL;
 }
 
+/* The per-tenant series limit: new series past it are refused with a message
+ * naming the limit; existing series and other tenants are unaffected. */
+static void test_series_limit(void **state)
+{
+    struct fixture *f = *state;
+    char v[16];
+    uint32_t id, first = 0;
+    bool created;
+    for (int i = 0; i < 3; i++) {
+        snprintf(v, sizeof(v), "%d", i);
+        struct st_label l[1] = {{"job", v}};
+        assert_int_equal(idx_series_get_or_create_limited(f->x, "t", l, 1, 3, &id, &created, NULL),
+                         0);
+        if (i == 0)
+            first = id;
+    }
+    struct st_label more[1] = {{"job", "3"}}, old[1] = {{"job", "0"}};
+    struct st_errctx err = {0};
+    assert_int_equal(idx_series_get_or_create_limited(f->x, "t", more, 1, 3, &id, &created, &err),
+                     ST_EBUSY);
+    assert_non_null(strstr(err.msg, "max_series_per_tenant 3"));
+    assert_int_equal(idx_series_get_or_create_limited(f->x, "t", old, 1, 3, &id, &created, NULL),
+                     0);
+    assert_int_equal(id, first);
+    assert_false(created);
+    assert_int_equal(idx_series_get_or_create_limited(f->x, "u", more, 1, 3, &id, &created, NULL),
+                     0);
+    assert_int_equal(idx_n_series(f->x, "t"), 3);
+}
+
 static void test_concurrent_creators(void **state)
 {
     struct fixture *f = *state;
@@ -809,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_labels_decode),
         cmocka_unit_test_setup_teardown(test_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_series_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_creators, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
