@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "ingest_testlib.h"
 
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 
@@ -24,64 +25,16 @@
 #define TENANT "t1"
 #define FIX_TS 1795563118724000000ll
 
-struct fx {
-    char dir[512];
-    struct store *s;
-    struct st_arena arena;
-    struct st_errctx err;
-    struct ingest_limits lim;
-    struct ingest_ctx c;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    tu_mkdtemp(f->dir, sizeof(f->dir));
-    struct store_opts o = {.dir = f->dir, .no_background = true};
-    st_errctx_init(&f->err);
-    if (store_open(&f->s, &o, &f->err) != 0)
-        fail_msg("store_open: %s", f->err.msg);
-    ingest_limits_default(&f->lim);
-    st_arena_init(&f->arena, 64u << 20);
-    f->c = (struct ingest_ctx){f->s, TENANT, &f->lim, &f->arena, &f->err, 0, 0};
-    *state = f;
+    *state = ingest_fx_new(TENANT);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    st_arena_release(&f->arena);
-    store_close(f->s, NULL);
-    tu_rmrf(f->dir);
-    free(f);
+    ingest_fx_free(*state);
     return 0;
-}
-
-/* A fresh request context (new arena, cleared results). */
-static void new_request(struct fx *f)
-{
-    st_arena_release(&f->arena);
-    st_arena_init(&f->arena, 64u << 20);
-    st_errctx_init(&f->err);
-    f->c.accepted = f->c.rejected = 0;
-}
-
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[1024];
-    tu_source_path(rel, path, sizeof(path));
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
 }
 
 /* ---- reading back ---- */
@@ -89,11 +42,11 @@ static uint8_t *load(const char *rel, size_t *len)
 struct rows {
     char **lines; /* "series value ts" (metrics) or "series value ts trace span attrs" */
     size_t n, cap;
-    struct fx *f;
+    struct ingest_fx *f;
     int table;
 };
 
-static char *series_str(struct fx *f, uint32_t id)
+static char *series_str(struct ingest_fx *f, uint32_t id)
 {
     struct st_label *l = NULL;
     size_t n = 0;
@@ -173,7 +126,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void collect(struct fx *f, int table, struct rows *r)
+static void collect(struct ingest_fx *f, int table, struct rows *r)
 {
     memset(r, 0, sizeof(*r));
     r->f = f;
@@ -231,7 +184,7 @@ static char *fmt_le(double b)
 }
 
 /* What Prometheus's translation gives for the fixture (reference §10). */
-static void check_fixture_rows(struct fx *f, const char *variant, long long ts)
+static void check_fixture_rows(struct ingest_fx *f, const char *variant, long long ts)
 {
     char ti[1024];
     snprintf(ti, sizeof(ti),
@@ -323,16 +276,16 @@ static void check_fixture_rows(struct fx *f, const char *variant, long long ts)
 
 static void test_fixture_proto(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = tu_read_file("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
     assert_int_equal(f->c.rejected, 0);
     assert_int_equal(f->c.accepted, 7); /* 6 metrics, the async gauge has 2 points */
     check_fixture_rows(f, "http-proto", 1795563118886000000ll);
     /* the same request again resolves the same series */
     uint64_t n_series = idx_n_series(store_index(f->s), TENANT);
-    new_request(f);
+    ingest_fx_new_request(f);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
     assert_int_equal(idx_n_series(store_index(f->s), TENANT), n_series);
     free(body);
@@ -340,9 +293,9 @@ static void test_fixture_proto(void **state)
 
 static void test_fixture_json(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *body = load("tests/data/fixtures/otlp/http-json.metrics.json", &len);
+    uint8_t *body = tu_read_file("tests/data/fixtures/otlp/http-json.metrics.json", &len);
     int rc = otlp_metrics_ingest(&f->c, body, len, INGEST_JSON);
     if (rc)
         fail_msg("ingest: %s", f->err.msg);
@@ -358,9 +311,9 @@ static void test_fixture_json(void **state)
  * gauges as usual. */
 static void test_fixture_delta(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *body = load("tests/data/fixtures/otlp/http-proto-delta.metrics.pb", &len);
+    uint8_t *body = tu_read_file("tests/data/fixtures/otlp/http-proto-delta.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
     assert_int_equal(f->c.rejected, 0);
     assert_int_equal(f->c.accepted, 7);
@@ -440,7 +393,7 @@ static const uint8_t SPAN[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74};
 
 static void test_exemplars(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     KV *res[] = {kv_str("service.name", "shop"), kv_str("service.namespace", "prod"),
                  kv_str("service.instance.id", "i-1")};
     KV *ex_attr[] = {kv_str("user", "u1")};
@@ -589,7 +542,7 @@ static void test_exemplars(void **state)
 /* NoRecordedValue -> the stale NaN in every series of the point. */
 static void test_stale(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     KV *res[] = {kv_str("service.name", "svc")};
     Opentelemetry__Proto__Metrics__V1__HistogramDataPoint hp =
         OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
@@ -627,7 +580,7 @@ static void test_stale(void **state)
  * above 8 (reduced to 8), and a summary. */
 static void test_exp_histogram_and_summary(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     KV *res[] = {kv_str("service.name", "svc")};
     uint64_t pos[2] = {3, 1}, neg[1] = {2};
     Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets pb =
@@ -707,7 +660,7 @@ static void test_exp_histogram_and_summary(void **state)
     free(body);
 
     /* scale 10 is reduced to 8: buckets 0..3 at scale 10 merge into bucket 0 at 8 */
-    new_request(f);
+    ingest_fx_new_request(f);
     uint64_t pos4[4] = {1, 1, 1, 1};
     pb.offset = 0;
     pb.bucket_counts = pos4;
@@ -731,7 +684,7 @@ static void test_exp_histogram_and_summary(void **state)
     free(body);
 
     /* scale -5 is refused, as Prometheus does */
-    new_request(f);
+    ingest_fx_new_request(f);
     ep.scale = -5;
     body = pack_request(res, 1, mets, 1, &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF), 0);
@@ -745,7 +698,7 @@ static void test_exp_histogram_and_summary(void **state)
  * first point at least 2.5 min after the previous sample, and the latest. */
 static void test_target_info_times(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     KV *res[] = {kv_str("service.name", "svc"), kv_str("host.name", "h1")};
     const long long t0 = 1700000000000000000ll, s = 1000000000ll;
     long long off[5] = {0, 60, 200, 300, 400};
@@ -786,7 +739,7 @@ static void test_target_info_times(void **state)
 }
 
 /* One gauge point with n attributes "a0".."a{n-1}" = value. */
-static int ingest_gauge(struct fx *f, size_t n_attrs, const char *value, const char *metric)
+static int ingest_gauge(struct ingest_fx *f, size_t n_attrs, const char *value, const char *metric)
 {
     KV *res[] = {kv_str("service.name", "svc")};
     KV *attrs[80];
@@ -813,7 +766,7 @@ static int ingest_gauge(struct fx *f, size_t n_attrs, const char *value, const c
     Opentelemetry__Proto__Metrics__V1__Metric *mets[] = {&m};
     size_t len;
     uint8_t *body = pack_request(res, 1, mets, 1, &len);
-    new_request(f);
+    ingest_fx_new_request(f);
     int rc = otlp_metrics_ingest(&f->c, body, len, INGEST_PROTOBUF);
     free(body);
     kv_free(res, 1);
@@ -823,7 +776,7 @@ static int ingest_gauge(struct fx *f, size_t n_attrs, const char *value, const c
 
 static void test_limits(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     f->lim.max_labels_per_series = 8;
     f->lim.max_label_value_len = 16;
     /* 8 attributes + job + __name__ = 10 labels */
@@ -859,11 +812,11 @@ static void test_limits(void **state)
 
 static void test_bad_bodies(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = tu_read_file("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     for (size_t cut = 1; cut < len; cut += 37) {
-        new_request(f);
+        ingest_fx_new_request(f);
         int rc = otlp_metrics_ingest(&f->c, body, len - cut, INGEST_PROTOBUF);
         /* a cut may fall on a message boundary and still decode */
         if (rc != 0) {
@@ -876,16 +829,16 @@ static void test_bad_bodies(void **state)
 
 static void test_truncated_nothing_stored(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *body = load("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
+    uint8_t *body = tu_read_file("tests/data/fixtures/otlp/http-proto.metrics.pb", &len);
     assert_int_equal(otlp_metrics_ingest(&f->c, body, len - 3, INGEST_PROTOBUF), ST_EINVAL);
     assert_int_equal(f->c.accepted, 0);
     struct rows r;
     collect(f, ST_TABLE_METRICS, &r);
     assert_int_equal(r.n, 0);
     rows_free(&r);
-    new_request(f);
+    ingest_fx_new_request(f);
     assert_int_equal(
         otlp_metrics_ingest(&f->c, (const uint8_t *)"{\"resourceMetrics\":[", 20, INGEST_JSON),
         ST_EINVAL);

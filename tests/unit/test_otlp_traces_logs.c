@@ -61,18 +61,8 @@ static int teardown(void **state)
 
 static uint8_t *read_fixture(const char *rel, size_t *len)
 {
-    char path[1024];
-    tu_source_path(rel, path, sizeof(path));
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)n + 1);
-    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
+    uint8_t *p = tu_read_file(rel, len);
+    size_t n = *len;
     if (n > 2 && p[0] == 0x1f && p[1] == 0x8b) { /* gzip */
         size_t cap = 1 << 20;
         uint8_t *out = malloc(cap);

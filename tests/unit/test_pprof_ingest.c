@@ -34,24 +34,6 @@
 
 /* ---- fixture helpers -------------------------------------------------------------------- */
 
-static uint8_t *read_file(const char *rel, size_t *len)
-{
-    char path[1024];
-    tu_source_path(rel, path, sizeof(path));
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static uint8_t *gunzip_all(const uint8_t *in, size_t len, size_t *out_len)
 {
     uint8_t *out = NULL;
@@ -292,7 +274,7 @@ static void test_go_fixture(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     struct scan_acc *a = calloc(1, sizeof(*a));
@@ -349,7 +331,7 @@ static void test_go_fixture_span_ids(void **state)
 {
     (void)state;
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
     Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, raw_len, raw);
     assert_non_null(p);
@@ -415,7 +397,7 @@ static void test_node_pprof(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pyroscope/nodejs-0.6.4-wall.pprof.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
     int rc = pyroscope_ingest(&e.c, node_pprof_query, "application/octet-stream", gz, gz_len);
     if (rc)
@@ -440,7 +422,7 @@ static void test_node_multipart(void **state)
     struct env e;
     env_open(&e);
     size_t body_len;
-    uint8_t *body = read_file("tests/data/fixtures/pyroscope/nodejs-0.4.13-wall.multipart",
+    uint8_t *body = tu_read_file("tests/data/fixtures/pyroscope/nodejs-0.4.13-wall.multipart",
                               &body_len);
     const char *ct = "multipart/form-data; boundary=----formdata-undici-022364688580";
     struct multipart_part parts[4];
@@ -472,7 +454,7 @@ static void test_push(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     Types__V1__LabelPair l1 = TYPES__V1__LABEL_PAIR__INIT, l2 = TYPES__V1__LABEL_PAIR__INIT,
@@ -553,7 +535,7 @@ static void test_malformed(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len, raw_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     uint8_t *raw = gunzip_all(gz, gz_len, &raw_len);
 
     /* truncated plain and gzipped bodies */
@@ -874,7 +856,7 @@ static void test_bytes_per_sample(void **state)
     struct env e;
     env_open(&e);
     size_t gz_len;
-    uint8_t *gz = read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
+    uint8_t *gz = tu_read_file("tests/data/fixtures/pprof/go-cpu-labels.pb.gz", &gz_len);
     /* 200 profiles of the same process, one per 10 s */
     uint64_t samples = 0;
     for (int i = 0; i < 200; i++) {

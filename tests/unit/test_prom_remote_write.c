@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "ingest_testlib.h"
 
 #include <snappy-c.h>
 
@@ -25,67 +26,20 @@
 
 #define TENANT "rw"
 
-struct fx {
-    char dir[512];
-    struct store *s;
-    struct st_arena arena;
-    struct st_errctx err;
-    struct ingest_limits lim;
-    struct ingest_ctx c;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    tu_mkdtemp(f->dir, sizeof(f->dir));
-    struct store_opts o = {.dir = f->dir, .no_background = true};
-    st_errctx_init(&f->err);
-    if (store_open(&f->s, &o, &f->err) != 0)
-        fail_msg("store_open: %s", f->err.msg);
-    ingest_limits_default(&f->lim);
-    st_arena_init(&f->arena, 64u << 20);
-    f->c = (struct ingest_ctx){f->s, TENANT, &f->lim, &f->arena, &f->err, 0, 0};
-    *state = f;
+    *state = ingest_fx_new(TENANT);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    st_arena_release(&f->arena);
-    store_close(f->s, NULL);
-    tu_rmrf(f->dir);
-    free(f);
+    ingest_fx_free(*state);
     return 0;
 }
 
-static void new_request(struct fx *f)
-{
-    st_arena_release(&f->arena);
-    st_arena_init(&f->arena, 64u << 20);
-    st_errctx_init(&f->err);
-    f->c.accepted = f->c.rejected = 0;
-}
-
-static uint8_t *load(const char *rel, size_t *len)
-{
-    char path[1024];
-    tu_source_path(rel, path, sizeof(path));
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Decompress and ingest, as the server does. */
-static int ingest_snappy(struct fx *f, const uint8_t *in, size_t len)
+static int ingest_snappy(struct ingest_fx *f, const uint8_t *in, size_t len)
 {
     uint8_t *body;
     size_t body_len;
@@ -139,7 +93,7 @@ static int collect_cb(void *arg, const struct scan_chunk *ch)
     return 0;
 }
 
-static void collect(struct fx *f, int table, struct rows *rs)
+static void collect(struct ingest_fx *f, int table, struct rows *rs)
 {
     memset(rs, 0, sizeof(*rs));
     rs->table = table;
@@ -149,7 +103,7 @@ static void collect(struct fx *f, int table, struct rows *rs)
 }
 
 /* Series id of an exact label set, or 0. */
-static uint32_t find_series(struct fx *f, const struct idx_matcher *m, size_t n)
+static uint32_t find_series(struct ingest_fx *f, const struct idx_matcher *m, size_t n)
 {
     roaring_bitmap_t *bm = NULL;
     assert_int_equal(idx_select(store_index(f->s), TENANT, m, n, &bm, NULL), 0);
@@ -160,9 +114,9 @@ static uint32_t find_series(struct fx *f, const struct idx_matcher *m, size_t n)
 
 static void test_fixture_samples(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    uint8_t *in = tu_read_file("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
     assert_int_equal(len, 7679);
     uint8_t *body;
     size_t body_len;
@@ -213,7 +167,7 @@ static void test_fixture_samples(void **state)
     st_free(l);
 
     /* the same request again adds samples, not series */
-    new_request(f);
+    ingest_fx_new_request(f);
     assert_int_equal(ingest_snappy(f, in, len), 0);
     assert_int_equal(idx_n_series(store_index(f->s), TENANT), 353);
     free(in);
@@ -221,9 +175,9 @@ static void test_fixture_samples(void **state)
 
 static void test_fixture_metadata(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-metadata.pb.snappy", &len);
+    uint8_t *in = tu_read_file("tests/data/fixtures/prometheus/remote-write-metadata.pb.snappy", &len);
     assert_int_equal(ingest_snappy(f, in, len), 0);
     assert_int_equal(f->c.accepted, 0);
     assert_int_equal(f->c.rejected, 0);
@@ -237,7 +191,7 @@ static void test_fixture_metadata(void **state)
 
 static void test_snappy_errors(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     uint8_t *out;
     size_t out_len;
     /* a bomb: the header claims 4 GiB - 1 */
@@ -251,22 +205,22 @@ static void test_snappy_errors(void **state)
 
     /* corrupt: a valid header, garbage after it */
     size_t len;
-    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
-    new_request(f);
+    uint8_t *in = tu_read_file("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    ingest_fx_new_request(f);
     assert_int_equal(prom_snappy_decode(in, len / 2, 64u << 20, &f->arena, &out, &out_len, &f->err),
                      ST_EINVAL);
     for (size_t i = 8; i < len; i += 61)
         in[i] ^= 0xa5;
-    new_request(f);
+    ingest_fx_new_request(f);
     int rc = prom_snappy_decode(in, len, 64u << 20, &f->arena, &out, &out_len, &f->err);
     assert_true(rc == ST_EINVAL || rc == 0);
-    new_request(f);
+    ingest_fx_new_request(f);
     uint8_t bad_hdr[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
     assert_int_equal(
         prom_snappy_decode(bad_hdr, sizeof(bad_hdr), 64u << 20, &f->arena, &out, &out_len, &f->err),
         ST_EINVAL);
     /* empty input is invalid snappy */
-    new_request(f);
+    ingest_fx_new_request(f);
     assert_int_equal(prom_snappy_decode(bad_hdr, 0, 64u << 20, &f->arena, &out, &out_len, &f->err),
                      ST_EINVAL);
     free(in);
@@ -274,9 +228,9 @@ static void test_snappy_errors(void **state)
 
 static void test_truncated_protobuf(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     size_t len;
-    uint8_t *in = load("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
+    uint8_t *in = tu_read_file("tests/data/fixtures/prometheus/remote-write-samples.pb.snappy", &len);
     uint8_t *body;
     size_t body_len;
     assert_int_equal(prom_snappy_decode(in, len, 1 << 20, &f->arena, &body, &body_len, &f->err), 0);
@@ -287,7 +241,7 @@ static void test_truncated_protobuf(void **state)
     assert_int_equal(rs.n, 0);
     free(rs.r);
     /* garbage */
-    new_request(f);
+    ingest_fx_new_request(f);
     const uint8_t junk[] = {0x0a, 0xff, 0xff, 0x01, 0x02};
     assert_int_equal(prom_remote_write_ingest(&f->c, junk, sizeof(junk)), ST_EINVAL);
     free(in);
@@ -342,7 +296,7 @@ static uint8_t *pack(Prometheus__TimeSeries **ts, size_t n, size_t *len)
 
 static void test_validation(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     static const char *ok[] = {"__name__", "up", "job", "a"};
     static const char *no_name[] = {"job", "a"};
     static const char *dup[] = {"__name__", "up", "job", "a", "job", "b"};
@@ -368,7 +322,7 @@ static void test_validation(void **state)
     /* each reason on its own */
     const char *want[] = {NULL, "without a __name__", "twice", "UTF-8", "empty label name"};
     for (int i = 1; i < 5; i++) {
-        new_request(f);
+        ingest_fx_new_request(f);
         body = pack(&ts[i], 1, &len);
         assert_int_equal(prom_remote_write_ingest(&f->c, body, len), 0);
         assert_int_equal(f->c.rejected, 1);
@@ -380,7 +334,7 @@ static void test_validation(void **state)
 
 static void test_limits(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     f->lim.max_labels_per_series = 4;
     f->lim.max_label_value_len = 10;
     static const char *many[] = {"__name__", "m", "a", "1", "b", "2", "c", "3", "d", "4"};
@@ -397,7 +351,7 @@ static void test_limits(void **state)
     assert_non_null(strstr(f->err.msg, "max_labels_per_series 4"));
     free(body);
 
-    new_request(f);
+    ingest_fx_new_request(f);
     body = pack(&ts[1], 1, &len);
     assert_int_equal(prom_remote_write_ingest(&f->c, body, len), 0);
     assert_int_equal(f->c.rejected, 1);
@@ -409,7 +363,7 @@ static void test_limits(void **state)
 
 static void test_exemplars_and_stale(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     static const char *lb[] = {"__name__", "http_requests_total", "job", "api"};
     struct ts_build b;
     ts_init(&b, lb, 2, prom_stale_nan(), 1700000000123);
@@ -470,7 +424,7 @@ static void test_exemplars_and_stale(void **state)
 
 static void test_native_histograms_refused(void **state)
 {
-    struct fx *f = *state;
+    struct ingest_fx *f = *state;
     static const char *lb[] = {"__name__", "h"};
     struct ts_build b;
     ts_init(&b, lb, 1, 1, 1700000000000);

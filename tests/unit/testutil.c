@@ -55,3 +55,21 @@ uint64_t tu_dir_bytes(const char *path)
     nftw(path, add_size, 16, FTW_PHYS);
     return dir_total;
 }
+
+uint8_t *tu_read_file(const char *rel, size_t *len)
+{
+    char path[1024];
+    tu_source_path(rel, path, sizeof(path));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}

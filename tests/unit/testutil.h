@@ -18,6 +18,9 @@ void tu_mkdtemp(char *buf, size_t cap);
 void tu_rmrf(const char *path);
 /* $STRATA_SOURCE_DIR/rel (or ../rel guesses) into buf. */
 void tu_source_path(const char *rel, char *buf, size_t cap);
+/* The whole file at $STRATA_SOURCE_DIR/rel, malloc'd (free with free) with
+ * one spare byte; fails the test when it cannot be read. */
+uint8_t *tu_read_file(const char *rel, size_t *len);
 /* Total bytes of regular files under path. */
 uint64_t tu_dir_bytes(const char *path);
 
