@@ -104,3 +104,27 @@ meta_header() {
 meta_url() {
     sed -n 's/^ *"url": "\(.*\)",\{0,1\}$/\1/p' "$1" | head -1
 }
+
+# npm_install PKG_DIR CACHE_NAME WHAT: install PKG_DIR's pinned packages with
+# `npm ci` into a cache dir beside the binary (once per lock file), copy its
+# send.js there, and set CACHE. Ends the test (exit 1) when the install fails.
+npm_install() {
+    local pkg="$1" name="$2" what="$3"
+    CACHE="${STRATA_NODE_CACHE:-$(cd "$(dirname "$BIN")" && pwd)/$name}"
+    mkdir -p "$CACHE"
+    if ! cmp -s "$pkg/package-lock.json" "$CACHE/package-lock.json" ||
+        [ ! -d "$CACHE/node_modules" ]; then
+        cp "$pkg/package.json" "$pkg/package-lock.json" "$CACHE/"
+        rm -rf "$CACHE/node_modules"
+        if (cd "$CACHE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) \
+            >"$TMP/npm.log" 2>&1; then
+            ok "npm ci of the pinned $what into $CACHE"
+        else
+            bad "npm ci of the pinned $what" "$(tail -5 "$TMP/npm.log")"
+            rm -f "$CACHE/package-lock.json"
+            echo "$passed passed, $failed failed"
+            exit 1
+        fi
+    fi
+    cp "$pkg/send.js" "$CACHE/send.js"
+}

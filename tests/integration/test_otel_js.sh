@@ -36,23 +36,7 @@ trap cleanup EXIT
 
 # ---- node_modules, installed once per lock file ----
 
-PKG="$SRC/tests/integration/otel-js"
-CACHE="${STRATA_NODE_CACHE:-$(cd "$(dirname "$BIN")" && pwd)/otel-js-node}"
-mkdir -p "$CACHE"
-if ! cmp -s "$PKG/package-lock.json" "$CACHE/package-lock.json" || [ ! -d "$CACHE/node_modules" ]; then
-    cp "$PKG/package.json" "$PKG/package-lock.json" "$CACHE/"
-    rm -rf "$CACHE/node_modules"
-    if (cd "$CACHE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) \
-        >"$TMP/npm.log" 2>&1; then
-        ok "npm ci of the pinned OpenTelemetry JS SDK into $CACHE"
-    else
-        bad "npm ci of the pinned OpenTelemetry JS SDK" "$(tail -5 "$TMP/npm.log")"
-        rm -f "$CACHE/package-lock.json"
-        echo "$passed passed, $failed failed"
-        exit 1
-    fi
-fi
-cp "$PKG/send.js" "$CACHE/send.js"
+npm_install "$SRC/tests/integration/otel-js" otel-js-node "OpenTelemetry JS SDK"
 ver=$(node -e 'console.log(require(process.argv[1] + "/node_modules/@opentelemetry/sdk-trace-node/package.json").version)' "$CACHE" 2>/dev/null)
 if [ "$ver" = 2.12.0 ]; then ok "SDK version is the pinned 2.12.0"
 else bad "SDK version is the pinned 2.12.0" "got '$ver'"; fi

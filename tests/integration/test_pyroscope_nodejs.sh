@@ -39,23 +39,7 @@ trap cleanup EXIT
 
 # ---- node_modules, installed once per lock file ----
 
-PKG="$SRC/tests/integration/pyroscope-nodejs"
-CACHE="${STRATA_NODE_CACHE:-$(cd "$(dirname "$BIN")" && pwd)/pyroscope-nodejs-node}"
-mkdir -p "$CACHE"
-if ! cmp -s "$PKG/package-lock.json" "$CACHE/package-lock.json" || [ ! -d "$CACHE/node_modules" ]; then
-    cp "$PKG/package.json" "$PKG/package-lock.json" "$CACHE/"
-    rm -rf "$CACHE/node_modules"
-    if (cd "$CACHE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) \
-        >"$TMP/npm.log" 2>&1; then
-        ok "npm ci of the pinned @pyroscope/nodejs into $CACHE"
-    else
-        bad "npm ci of the pinned @pyroscope/nodejs" "$(tail -5 "$TMP/npm.log")"
-        rm -f "$CACHE/package-lock.json"
-        echo "$passed passed, $failed failed"
-        exit 1
-    fi
-fi
-cp "$PKG/send.js" "$CACHE/send.js"
+npm_install "$SRC/tests/integration/pyroscope-nodejs" pyroscope-nodejs-node "@pyroscope/nodejs"
 ver=$(node -e 'console.log(require(process.argv[1] + "/node_modules/@pyroscope/nodejs/package.json").version)' "$CACHE" 2>/dev/null)
 if [ "$ver" = 0.6.4 ]; then ok "client version is the pinned 0.6.4"
 else bad "client version is the pinned 0.6.4" "got '$ver'"; fi
