@@ -1,5 +1,6 @@
 /*
- * ingest.c: what every decoder shares: the default limits.
+ * ingest.c: what every decoder shares: the default limits, and sizing a
+ * request's row batch.
  *
  * The defaults follow the OTLP/HTTP recommendation (64 MiB after
  * decompression), Prometheus/Mimir's usual per-series label limits and
@@ -10,6 +11,8 @@
  * tenant configuration exists).
  */
 #include "ingest/ingest.h"
+
+#include "storage/batch.h"
 
 #include "storage/util/banned.h"
 
@@ -22,4 +25,18 @@ void ingest_limits_default(struct ingest_limits *l)
     l->max_label_value_len = 4096;
     l->max_series_per_tenant = 1000000;
     l->max_stack_depth = 1024;
+}
+
+int ingest_batch_prepare(struct ingest_ctx *c, struct st_batch *b, int table, size_t total,
+                         const char *items)
+{
+    int rc = st_batch_init(b, st_schema_get(table));
+    if (rc < 0 || total == 0)
+        return rc;
+    if (total > ST_BATCH_MAX_ROWS)
+        return st_errf(c->err, ST_ETOOBIG, "request of %zu %s exceeds limit %u", total, items,
+                       ST_BATCH_MAX_ROWS);
+    if ((rc = st_batch_reserve(b, total)) < 0)
+        st_errf(c->err, rc, "reserving %zu %s: %s", total, items, st_err_msg(rc));
+    return rc;
 }

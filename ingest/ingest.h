@@ -37,6 +37,7 @@ struct ingest_limits {
 /* Fill in the defaults above. */
 void ingest_limits_default(struct ingest_limits *l);
 
+
 enum ingest_format {
     INGEST_PROTOBUF = 1, /* application/x-protobuf, application/protobuf, application/proto */
     INGEST_JSON = 2,     /* application/json */
@@ -52,6 +53,13 @@ struct ingest_ctx {
     uint64_t accepted;                  /* items stored: spans, points, log records, samples */
     uint64_t rejected;                  /* items refused (partial success) */
 };
+
+struct st_batch;
+/* Initialise b for table and make room for `total` rows of one request,
+ * refusing more than a batch can hold (`items` names them in the message:
+ * "spans", "log records"). b is initialised even on failure; release it. */
+int ingest_batch_prepare(struct ingest_ctx *c, struct st_batch *b, int table, size_t total,
+                         const char *items);
 
 /* The series limit of a request (0: none), for idx_series_get_or_create_limited. */
 static inline uint64_t ingest_max_series(const struct ingest_ctx *c)

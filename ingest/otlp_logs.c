@@ -223,20 +223,9 @@ int otlp_logs_ingest(struct ingest_ctx *c, const uint8_t *body, size_t len, enum
     for (size_t r = 0; r < req->n_resource_logs; r++)
         for (size_t s = 0; s < req->resource_logs[r]->n_scope_logs; s++)
             total += req->resource_logs[r]->scope_logs[s]->n_log_records;
-    if ((rc = st_batch_init(&b, st_schema_get(ST_TABLE_LOGS))) < 0)
+    batch_ok = true; /* ingest_batch_prepare initialises b even when it fails */
+    if ((rc = ingest_batch_prepare(c, &b, ST_TABLE_LOGS, total, "log records")) < 0 || total == 0)
         goto out;
-    batch_ok = true;
-    if (total == 0)
-        goto out;
-    if (total > ST_BATCH_MAX_ROWS) {
-        rc = st_errf(c->err, ST_ETOOBIG, "request of %zu log records exceeds limit %u", total,
-                     ST_BATCH_MAX_ROWS);
-        goto out;
-    }
-    if ((rc = st_batch_reserve(&b, total)) < 0) {
-        st_errf(c->err, rc, "reserving %zu log records: %s", total, st_err_msg(rc));
-        goto out;
-    }
 
     for (size_t r = 0; r < req->n_resource_logs; r++) {
         const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[r];

@@ -279,20 +279,9 @@ int otlp_traces_ingest(struct ingest_ctx *c, const uint8_t *body, size_t len,
     for (size_t r = 0; r < req->n_resource_spans; r++)
         for (size_t s = 0; s < req->resource_spans[r]->n_scope_spans; s++)
             total += req->resource_spans[r]->scope_spans[s]->n_spans;
-    if ((rc = st_batch_init(&b, st_schema_get(ST_TABLE_SPANS))) < 0)
+    batch_ok = true; /* ingest_batch_prepare initialises b even when it fails */
+    if ((rc = ingest_batch_prepare(c, &b, ST_TABLE_SPANS, total, "spans")) < 0 || total == 0)
         goto out;
-    batch_ok = true;
-    if (total == 0)
-        goto out;
-    if (total > ST_BATCH_MAX_ROWS) {
-        rc = st_errf(c->err, ST_ETOOBIG, "request of %zu spans exceeds limit %u", total,
-                     ST_BATCH_MAX_ROWS);
-        goto out;
-    }
-    if ((rc = st_batch_reserve(&b, total)) < 0) {
-        st_errf(c->err, rc, "reserving %zu spans: %s", total, st_err_msg(rc));
-        goto out;
-    }
 
     for (size_t r = 0; r < req->n_resource_spans; r++) {
         const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = req->resource_spans[r];
