@@ -8,7 +8,7 @@
 #
 # Env: STRATA_BIN (required), STRATA_SOURCE_DIR (repo root; fixtures are
 # $STRATA_SOURCE_DIR/tests/data/fixtures). Needs curl and gzip.
-# The otlp/grpc* fixtures are OTLP/gRPC frames (issue 8) and are skipped here,
+# The otlp/grpc* fixtures are OTLP/gRPC frames (not served yet) and are skipped here,
 # each named in the output. Only 127.0.0.1; every wait is bounded; the server
 # is killed on exit.
 set -u
@@ -87,7 +87,7 @@ for f in "$FIX"/otlp/*; do
     case "$name" in
     *.meta.json) continue ;;
     grpc*)
-        echo "skip $name: OTLP/gRPC frame (issue 8, --listen-otlp-grpc)"
+        echo "skip $name: OTLP/gRPC frame (--listen-otlp-grpc is not served yet)"
         continue
         ;;
     esac
