@@ -17,6 +17,15 @@
  *  4. max_series_per_tenant is enforced by the index itself
  *     (idx_series_get_or_create_limited): exact, under its creation lock, and
  *     an existing series always resolves.
+ *  5. Labels are resolved as byte ranges (prom_resolve_refs; prom_resolve
+ *     measures its C strings and goes the same way), sorted by a stable sort
+ *     so that, among labels of one name, the order sent decides which check
+ *     fails first, as glibc's merge-sorting qsort did. The index is handed
+ *     the non-empty labels as NUL-terminated strings inside the canonical key
+ *     just built: no copy, and the same answer, since every check the index
+ *     makes check_limits has made first (a set of more labels than the index
+ *     takes at all, empty ones counted, goes to it whole, as copies, so that
+ *     it refuses it in its own words).
  *
  * Decisions not taken: no cross-request cache (the index already serves
  * known series from memory under a read lock); no per-metric-name limits.
@@ -153,6 +162,14 @@ bool prom_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        if (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         bool ok;
         i += utf8_seq(p + i, len - i, &ok);
         if (!ok)
@@ -317,11 +334,14 @@ size_t prom_format_float(double v, char *buf)
 
 /* ---- resolver ---- */
 
+/* The cache is presized for at most this many sets; past it, it grows. */
+#define PROM_CACHE_RESERVE_MAX 65536
+
 int prom_resolver_init(struct prom_resolver *r, struct ingest_ctx *c)
 {
+    memset(r, 0, sizeof(*r));
     r->c = c;
     r->cap = 64;
-    r->n = 0;
     r->tab = st_calloc(r->cap, sizeof(*r->tab));
     st_buf_init(&r->key, (size_t)IDX_MAX_LABELS * (IDX_MAX_NAME + IDX_MAX_VALUE + 2) + 64);
     return r->tab ? 0 : ST_ENOMEM;
@@ -334,15 +354,9 @@ void prom_resolver_release(struct prom_resolver *r)
     st_buf_release(&r->key);
 }
 
-static int label_cmp(const void *a, const void *b)
+/* Rehash into cap slots (a power of two above 2 * n). */
+static int cache_resize(struct prom_resolver *r, size_t cap)
 {
-    const struct st_label *x = a, *y = b;
-    return strcmp(x->name, y->name);
-}
-
-static int cache_grow(struct prom_resolver *r)
-{
-    size_t cap = r->cap * 2;
     struct prom_cache_ent *t = st_calloc(cap, sizeof(*t));
     if (t == NULL)
         return ST_ENOMEM;
@@ -360,18 +374,108 @@ static int cache_grow(struct prom_resolver *r)
     return 0;
 }
 
-/* The metric name for messages. */
-static const char *lset_metric(const struct prom_lset *ls)
+int prom_resolver_reserve(struct prom_resolver *r, size_t n_sets)
 {
-    const char *n = prom_lset_get(ls, "__name__");
-    return n ? n : "";
+    if (n_sets > PROM_CACHE_RESERVE_MAX)
+        n_sets = PROM_CACHE_RESERVE_MAX;
+    size_t cap = r->cap;
+    while (cap < 2 * n_sets + 2)
+        cap *= 2;
+    return cap == r->cap ? 0 : cache_resize(r, cap);
 }
 
-static int check_limits(struct prom_resolver *r, const struct prom_lset *ls, size_t n_nonempty,
-                        struct st_errctx *err)
+/* Scratch of n entries from the request arena, kept for later calls. */
+static int scratch_grow(struct st_arena *a, void **p, size_t *cap, size_t n, size_t elt)
+{
+    if (n <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < n)
+        nc *= 2;
+    void *q = nc <= SIZE_MAX / elt ? st_arena_alloc(a, nc * elt) : NULL;
+    if (q == NULL)
+        return a->over_limit ? ST_ETOOBIG : ST_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+static int ref_name_cmp(const struct prom_label_ref *x, const struct prom_label_ref *y)
+{
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+    if (c != 0)
+        return c;
+    return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
+}
+
+/*
+ * Stable sort by name, bytewise (what strcmp gives for strings without a
+ * NUL): insertion sort for the usual handful of labels (n - 1 comparisons
+ * when they arrive sorted, as Prometheus sends them), merge sort through
+ * scratch tmp (n / 2 + 1 entries) above that so a hostile set cannot cost
+ * n^2.
+ */
+static void refs_sort(struct prom_label_ref *v, size_t n, struct prom_label_ref *tmp)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            struct prom_label_ref cur = v[i];
+            size_t j = i;
+            while (j > 0 && ref_name_cmp(&v[j - 1], &cur) > 0) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = cur;
+        }
+        return;
+    }
+    size_t half = n / 2;
+    refs_sort(v, half, tmp);
+    refs_sort(v + half, n - half, tmp);
+    if (ref_name_cmp(&v[half - 1], &v[half]) <= 0)
+        return;
+    memcpy(tmp, v, half * sizeof(*v));
+    size_t i = 0, j = half, k = 0;
+    while (i < half && j < n)
+        v[k++] = ref_name_cmp(&v[j], &tmp[i]) < 0 ? v[j++] : tmp[i++];
+    while (i < half)
+        v[k++] = tmp[i++];
+}
+
+static int refs_sort_stable(struct prom_resolver *r, struct prom_label_ref *v, size_t n)
+{
+    if (n > 16) {
+        int rc = scratch_grow(r->c->arena, (void **)&r->sort_tmp, &r->cap_sort_tmp, n / 2 + 1,
+                              sizeof(*v));
+        if (rc)
+            return rc;
+    }
+    refs_sort(v, n, r->sort_tmp);
+    return 0;
+}
+
+static bool ref_is(const char *p, size_t len, const char *lit, size_t lit_len)
+{
+    return len == lit_len && memcmp(p, lit, lit_len) == 0;
+}
+
+/* The metric name for messages: the first __name__ of the sorted set. */
+static const struct prom_label_ref *refs_metric(const struct prom_label_ref *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ref_is(v[i].name, v[i].name_len, "__name__", 8))
+            return &v[i];
+    return NULL;
+}
+
+static int check_limits(struct prom_resolver *r, const struct prom_label_ref *v, size_t n,
+                        size_t n_nonempty, struct st_errctx *err)
 {
     const struct ingest_limits *lim = r->c->limits;
-    const char *metric = lset_metric(ls);
+    const struct prom_label_ref *m = refs_metric(v, n);
+    const char *metric = m ? m->value : "";
+    size_t metric_len = m ? m->value_len : 0;
     uint32_t max_labels =
         lim && lim->max_labels_per_series ? lim->max_labels_per_series : IDX_MAX_LABELS;
     if (max_labels > IDX_MAX_LABELS)
@@ -385,82 +489,137 @@ static int check_limits(struct prom_resolver *r, const struct prom_lset *ls, siz
 
     if (n_nonempty > max_labels)
         return st_errf(err, ST_EINVAL,
-                       "series of metric \"%.128s\" has %zu labels, exceeds limit "
+                       "series of metric \"%.*s\" has %zu labels, exceeds limit "
                        "max_labels_per_series %" PRIu32,
-                       metric, n_nonempty, max_labels);
-    for (size_t i = 0; i < ls->n; i++) {
-        const struct st_label *l = &ls->v[i];
-        size_t nl = strlen(l->name), vl = strlen(l->value);
+                       PROM_STR_ARG(metric, metric_len, 128), n_nonempty, max_labels);
+    for (size_t i = 0; i < n; i++) {
+        const struct prom_label_ref *l = &v[i];
+        size_t nl = l->name_len, vl = l->value_len;
         if (nl == 0)
-            return st_errf(err, ST_EINVAL, "series of metric \"%.128s\" has an empty label name",
-                           metric);
-        if (i > 0 && strcmp(ls->v[i - 1].name, l->name) == 0)
-            return st_errf(err, ST_EINVAL,
-                           "series of metric \"%.128s\" has the label \"%.128s\" twice", metric,
-                           l->name);
+            return st_errf(err, ST_EINVAL, "series of metric \"%.*s\" has an empty label name",
+                           PROM_STR_ARG(metric, metric_len, 128));
+        if (i > 0 && ref_name_cmp(&v[i - 1], l) == 0)
+            return st_errf(err, ST_EINVAL, "series of metric \"%.*s\" has the label \"%.*s\" twice",
+                           PROM_STR_ARG(metric, metric_len, 128), PROM_STR_ARG(l->name, nl, 128));
         if (nl > max_name)
             return st_errf(err, ST_EINVAL,
-                           "label name \"%.64s...\" of %zu bytes exceeds limit "
+                           "label name \"%.*s...\" of %zu bytes exceeds limit "
                            "max_label_name_len %" PRIu32,
-                           l->name, nl, max_name);
+                           PROM_STR_ARG(l->name, nl, 64), nl, max_name);
         if (vl > max_value)
             return st_errf(err, ST_EINVAL,
-                           "value of label \"%.64s\" of metric \"%.128s\" has %zu bytes, exceeds "
+                           "value of label \"%.*s\" of metric \"%.*s\" has %zu bytes, exceeds "
                            "limit max_label_value_len %" PRIu32,
-                           l->name, metric, vl, max_value);
+                           PROM_STR_ARG(l->name, nl, 64), PROM_STR_ARG(metric, metric_len, 128), vl,
+                           max_value);
     }
     return 0;
 }
 
-/* At the tenant's series limit: does exactly this set exist already? */
-int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id, struct st_errctx *err)
+/*
+ * The set as idx_series_get_or_create_limited takes it. The index drops
+ * labels with an empty value and every check it makes was made by
+ * check_limits, so the non-empty labels alone give the same answer, and
+ * their strings are already NUL-terminated inside the canonical key. Only
+ * a set with more labels than the index takes at all (empty ones counted) is
+ * passed whole, as copies, so that the index refuses it in its own words.
+ */
+static int index_labels(struct prom_resolver *r, const struct prom_label_ref *v, size_t n,
+                        size_t n_nonempty, const struct st_label **out, size_t *n_out)
+{
+    size_t want = n > IDX_MAX_LABELS ? n : n_nonempty;
+    int rc = scratch_grow(r->c->arena, (void **)&r->idx_labels, &r->cap_idx_labels, want,
+                          sizeof(*r->idx_labels));
+    if (rc)
+        return rc;
+    if (n > IDX_MAX_LABELS) {
+        for (size_t i = 0; i < n; i++) {
+            char *nm = st_arena_strndup(r->c->arena, v[i].name, v[i].name_len);
+            char *vl = st_arena_strndup(r->c->arena, v[i].value, v[i].value_len);
+            if (nm == NULL || vl == NULL)
+                return r->c->arena->over_limit ? ST_ETOOBIG : ST_ENOMEM;
+            r->idx_labels[i] = (struct st_label){nm, vl};
+        }
+    } else {
+        const char *k = (const char *)r->key.data;
+        for (size_t i = 0, off = 0; i < n_nonempty; i++) {
+            const struct prom_label_ref *l;
+            do
+                l = v++;
+            while (l->value_len == 0);
+            r->idx_labels[i].name = k + off;
+            off += l->name_len + 1;
+            r->idx_labels[i].value = k + off;
+            off += l->value_len + 1;
+        }
+    }
+    *out = r->idx_labels;
+    *n_out = want;
+    return 0;
+}
+
+/* Resolve labels already sorted by name (stable). */
+static int resolve_sorted(struct prom_resolver *r, const struct prom_label_ref *v, size_t n,
+                          uint32_t *id, struct st_errctx *err)
 {
     int rc;
     *id = 0;
-    qsort(ls->v, ls->n, sizeof(*ls->v), label_cmp);
     st_buf_reset(&r->key);
     size_t n_nonempty = 0;
     bool truncated = false;
-    for (size_t i = 0; i < ls->n; i++) {
-        if (ls->v[i].value[0] == '\0')
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].value_len == 0)
             continue;
         n_nonempty++;
         if (truncated)
             continue;
-        rc = st_buf_append(&r->key, ls->v[i].name, strlen(ls->v[i].name) + 1);
-        if (rc == 0)
-            rc = st_buf_append(&r->key, ls->v[i].value, strlen(ls->v[i].value) + 1);
-        if (rc == ST_ETOOBIG)
+        rc = st_buf_reserve(&r->key, v[i].name_len + v[i].value_len + 2);
+        if (rc == ST_ETOOBIG) {
             truncated = true;
-        else if (rc)
+            continue;
+        }
+        if (rc)
             return rc;
+        uint8_t *o = r->key.data + r->key.len;
+        memcpy(o, v[i].name, v[i].name_len);
+        o[v[i].name_len] = '\0';
+        o += v[i].name_len + 1;
+        memcpy(o, v[i].value, v[i].value_len);
+        o[v[i].value_len] = '\0';
+        r->key.len += v[i].name_len + v[i].value_len + 2;
     }
     if (truncated) {
         /* Larger than every limit allows: check_limits names which one. */
-        rc = check_limits(r, ls, n_nonempty, err);
-        return rc ? rc
-                  : st_errf(err, ST_EINVAL, "label set of metric \"%.128s\" is too large",
-                            lset_metric(ls));
+        rc = check_limits(r, v, n, n_nonempty, err);
+        if (rc)
+            return rc;
+        const struct prom_label_ref *m = refs_metric(v, n);
+        return st_errf(err, ST_EINVAL, "label set of metric \"%.*s\" is too large",
+                       PROM_STR_ARG(m ? m->value : "", m ? m->value_len : 0, 128));
     }
     uint64_t h = XXH3_64bits(r->key.data ? r->key.data : (const uint8_t *)"", r->key.len);
     size_t j = h & (r->cap - 1);
     for (; r->tab[j].key != NULL; j = (j + 1) & (r->cap - 1)) {
         struct prom_cache_ent *e = &r->tab[j];
         if (e->hash == h && e->key_len == r->key.len &&
-            memcmp(e->key, r->key.data, e->key_len) == 0) {
+            (e->key_len == 0 || memcmp(e->key, r->key.data, e->key_len) == 0)) {
             *id = e->id;
             return e->rc;
         }
     }
 
-    int verdict = check_limits(r, ls, n_nonempty, err);
+    int verdict = check_limits(r, v, n, n_nonempty, err);
     uint32_t sid = 0;
     if (verdict == 0) {
         const struct ingest_limits *lim = r->c->limits;
+        const struct st_label *il;
+        size_t il_n;
         bool created;
-        rc = idx_series_get_or_create_limited(store_index(r->c->store), r->c->tenant, ls->v,
-                                              ls->n, lim ? lim->max_series_per_tenant : 0, &sid,
-                                              &created, err);
+        if ((rc = index_labels(r, v, n, n_nonempty, &il, &il_n)) != 0)
+            return rc;
+        rc = idx_series_get_or_create_limited(store_index(r->c->store), r->c->tenant, il, il_n,
+                                              lim ? lim->max_series_per_tenant : 0, &sid, &created,
+                                              err);
         if (rc == ST_EINVAL || rc == ST_EBUSY)
             verdict = rc;
         else if (rc)
@@ -468,20 +627,39 @@ int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id, st
     }
 
     /* Cache the outcome (j is the empty slot found above). */
-    {
-        uint8_t *k = st_arena_alloc(r->c->arena, r->key.len ? r->key.len : 1);
-        if (k == NULL)
-            return r->c->arena->over_limit ? ST_ETOOBIG : ST_ENOMEM;
-        if (r->key.len)
-            memcpy(k, r->key.data, r->key.len);
-        r->tab[j] = (struct prom_cache_ent){h, k, r->key.len, sid, verdict};
-        r->n++;
-        if (r->n * 2 > r->cap) {
-            rc = cache_grow(r);
-            if (rc)
-                return rc;
-        }
-    }
+    uint8_t *k = st_arena_alloc(r->c->arena, r->key.len ? r->key.len : 1);
+    if (k == NULL)
+        return r->c->arena->over_limit ? ST_ETOOBIG : ST_ENOMEM;
+    if (r->key.len)
+        memcpy(k, r->key.data, r->key.len);
+    r->tab[j] = (struct prom_cache_ent){h, k, r->key.len, sid, verdict};
+    r->n++;
+    if (r->n * 2 > r->cap && (rc = cache_resize(r, r->cap * 2)) != 0)
+        return rc;
     *id = sid;
     return verdict;
+}
+
+int prom_resolve_refs(struct prom_resolver *r, struct prom_label_ref *labels, size_t n,
+                      uint32_t *id, struct st_errctx *err)
+{
+    *id = 0;
+    int rc = refs_sort_stable(r, labels, n);
+    return rc ? rc : resolve_sorted(r, labels, n, id, err);
+}
+
+int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id, struct st_errctx *err)
+{
+    *id = 0;
+    int rc = scratch_grow(r->c->arena, (void **)&r->refs, &r->cap_refs, ls->n, sizeof(*r->refs));
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ls->n; i++)
+        r->refs[i] = (struct prom_label_ref){ls->v[i].name, ls->v[i].value, strlen(ls->v[i].name),
+                                             strlen(ls->v[i].value)};
+    if ((rc = refs_sort_stable(r, r->refs, ls->n)) != 0)
+        return rc;
+    for (size_t i = 0; i < ls->n; i++)
+        ls->v[i] = (struct st_label){r->refs[i].name, r->refs[i].value};
+    return resolve_sorted(r, r->refs, ls->n, id, err);
 }

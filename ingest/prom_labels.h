@@ -77,8 +77,22 @@ size_t prom_format_float(double v, char *buf);
 #define PROM_STALE_NAN_BITS 0x7ff0000000000002ull
 double prom_stale_nan(void);
 
-/* True when s[0..len) is valid UTF-8 (no surrogates, no overlongs). */
+/* True when s[0..len) is valid UTF-8 (no surrogates, no overlongs); ASCII runs
+ * are checked eight bytes at a time. */
 bool prom_utf8_valid(const char *s, size_t len);
+
+/*
+ * A label as bytes that need not be NUL-terminated (borrowed from a protobuf
+ * body, say). The bytes hold no NUL: a string cut at its first NUL is what a
+ * C-string consumer would have read.
+ */
+struct prom_label_ref {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/* printf arguments ("%.*s") for at most max bytes of a label string. */
+#define PROM_STR_ARG(p, len, max) (int)((len) < (max) ? (len) : (max)), (p)
 
 /*
  * Per-request resolver: canonical label set -> series id, each distinct set
@@ -91,13 +105,21 @@ struct prom_resolver {
     struct prom_cache_ent *tab; /* st_malloc'd open-addressing table */
     size_t cap, n;
     struct st_buf key; /* scratch canonical key */
+    /* scratch from the request arena, reused from call to call */
+    struct prom_label_ref *refs; /* prom_resolve's set */
+    struct prom_label_ref *sort_tmp;
+    struct st_label *idx_labels; /* the set as the index takes it */
+    size_t cap_refs, cap_sort_tmp, cap_idx_labels;
 };
 
 int prom_resolver_init(struct prom_resolver *r, struct ingest_ctx *c);
 void prom_resolver_release(struct prom_resolver *r);
+/* Size the cache for n_sets distinct sets up front (a hint; the cache grows
+ * anyway). ST_ENOMEM. */
+int prom_resolver_reserve(struct prom_resolver *r, size_t n_sets);
 
 /*
- * Resolve ls (any order; sorted in place) to a series id.
+ * Resolve ls (any order; sorted in place, stable) to a series id.
  * Rejections (the set is refused, the request goes on): ST_EINVAL for an
  * empty or duplicate name, too many labels, a name or value over its length
  * limit; ST_EBUSY for a new series past max_series_per_tenant. Each records a
@@ -106,6 +128,10 @@ void prom_resolver_release(struct prom_resolver *r);
  */
 int prom_resolve(struct prom_resolver *r, struct prom_lset *ls, uint32_t *id,
                  struct st_errctx *err);
+/* The same for labels as byte ranges (sorted in place, stable): exactly what
+ * prom_resolve does with the C strings those ranges spell. */
+int prom_resolve_refs(struct prom_resolver *r, struct prom_label_ref *labels, size_t n,
+                      uint32_t *id, struct st_errctx *err);
 
 static inline bool prom_is_rejection(int rc)
 {

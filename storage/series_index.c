@@ -48,6 +48,11 @@
  * matchers all match "" selects every series; Prometheus's "at least one
  * non-empty matcher" rule for /api/v1/series belongs to the HTTP layer.
  *
+ * The lookup of a known series is the hot path of every ingest request: its
+ * labels are measured once, insertion-sorted (they mostly arrive sorted) and
+ * encoded into an L key on the stack (IDX_KEY_STACK bytes; larger sets use
+ * the heap), hashed and found under the read lock, with no allocation.
+ *
  * Decisions not taken: no snapshot reads (see 5); no cache of postings;
  * label names/values restricted to a large `among` scan the postings, small
  * ones (<= IDX_AMONG_DIRECT series) read the series' labels instead.
@@ -73,6 +78,7 @@
 #define IDX_AMONG_DIRECT 1024
 #define IDX_SERIES_SLOTS0 1024
 #define IDX_TENANT_SLOTS0 16
+#define IDX_KEY_STACK 512 /* L keys up to this size are built on the stack */
 
 /* ---- a chained hash map: bytes -> u32 ------------------------------------ */
 
@@ -220,18 +226,29 @@ void idx_close(struct idx *x)
 
 /* ---- canonical labels ---------------------------------------------------- */
 
-static int label_cmp(const void *a, const void *b)
+/* One label of a set being made canonical, with its lengths measured once. */
+struct idx_canon_label {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/* strcmp order; most label names differ in their first byte. */
+static inline int idx_name_cmp(const struct idx_canon_label *a, const struct idx_canon_label *b)
 {
-    const struct st_label *la = *(const struct st_label *const *)a;
-    const struct st_label *lb = *(const struct st_label *const *)b;
-    return strcmp(la->name, lb->name);
+    int c = (int)(unsigned char)a->name[0] - (int)(unsigned char)b->name[0];
+    return c != 0 ? c : strcmp(a->name, b->name);
 }
 
-/* Validate labels and append their canonical encoding to out. */
-static int idx_canon_append(const struct st_label *labels, size_t n, struct st_buf *out,
-                            struct st_errctx *err)
+/*
+ * Validate labels and sort them by name into sorted[0, n) (n <= IDX_MAX_LABELS
+ * entries), dropping nothing yet; *canon_len is the length of their canonical
+ * encoding (empty values left out). Insertion sort: sets are small and most
+ * arrive sorted (Prometheus sends them so), where it does n - 1 comparisons.
+ */
+static int idx_canon_sort(const struct st_label *labels, size_t n, struct idx_canon_label *sorted,
+                          size_t *canon_len, struct st_errctx *err)
 {
-    const struct st_label *sorted[IDX_MAX_LABELS];
+    size_t len = 0;
     if (n > IDX_MAX_LABELS)
         return st_errf(err, ST_EINVAL, "series has %zu labels, limit is %d", n, IDX_MAX_LABELS);
     for (size_t i = 0; i < n; i++) {
@@ -248,22 +265,53 @@ static int idx_canon_append(const struct st_label *labels, size_t n, struct st_b
         if (vl > IDX_MAX_VALUE)
             return st_errf(err, ST_EINVAL, "value of label '%.128s' of %zu bytes exceeds limit %d",
                            l->name, vl, IDX_MAX_VALUE);
-        sorted[i] = l;
+        struct idx_canon_label cur = {l->name, l->value, nl, vl};
+        size_t j = i;
+        while (j > 0 && idx_name_cmp(&sorted[j - 1], &cur) > 0) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = cur;
+        if (vl > 0)
+            len += nl + vl + 2;
     }
-    if (n > 1)
-        qsort(sorted, n, sizeof(sorted[0]), label_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
-            return st_errf(err, ST_EINVAL, "duplicate label name '%.128s'", sorted[i]->name);
-        if (sorted[i]->value[0] == '\0')
-            continue;
-        int rc = st_buf_append(out, sorted[i]->name, strlen(sorted[i]->name) + 1);
-        if (rc == 0)
-            rc = st_buf_append(out, sorted[i]->value, strlen(sorted[i]->value) + 1);
-        if (rc != 0)
-            return st_errf(err, rc, "encoding labels: %s", st_err_msg(rc));
-    }
+    for (size_t i = 1; i < n; i++)
+        if (sorted[i - 1].name_len == sorted[i].name_len &&
+            memcmp(sorted[i - 1].name, sorted[i].name, sorted[i].name_len) == 0)
+            return st_errf(err, ST_EINVAL, "duplicate label name '%.128s'", sorted[i].name);
+    *canon_len = len;
     return 0;
+}
+
+/* memcpy for the short strings labels are: fixed-size moves the compiler
+ * inlines (overlapping when n is not a power of two) instead of a call. */
+static inline void idx_copy_short(uint8_t *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (uint8_t)src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
+/* The canonical encoding of sorted[0, n): canon_len bytes at out. */
+static void idx_canon_write(const struct idx_canon_label *sorted, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sorted[i].value_len == 0)
+            continue;
+        idx_copy_short(out, sorted[i].name, sorted[i].name_len + 1);
+        out += sorted[i].name_len + 1;
+        idx_copy_short(out, sorted[i].value, sorted[i].value_len + 1);
+        out += sorted[i].value_len + 1;
+    }
 }
 
 int idx_labels_decode(const uint8_t *p, size_t len, struct st_label **labels, size_t *n)
@@ -493,7 +541,10 @@ int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
 {
     int rc;
     bool locked = false;
-    struct st_buf key;
+    struct idx_canon_label sorted[IDX_MAX_LABELS];
+    uint8_t key_stack[IDX_KEY_STACK];
+    uint8_t *key = key_stack;
+    size_t key_len = 0, canon_len = 0;
     struct kv_batch *b = NULL;
     struct idx_ent *ent = NULL, *t;
     uint8_t *val = NULL;
@@ -502,24 +553,26 @@ int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
     *id = 0;
     if (created != NULL)
         *created = false;
-    st_buf_init(&key, ST_BUF_UNLIMITED);
     rc = st_tenant_check(tenant, err);
     if (rc != 0)
         goto out;
-    rc = st_buf_append(&key, tenant, strlen(tenant) + 1);
-    if (rc == 0)
-        rc = st_buf_put_u8(&key, 'L');
-    if (rc != 0) {
-        st_errf(err, rc, "encoding labels: %s", st_err_msg(rc));
-        goto out;
-    }
-    rc = idx_canon_append(labels, n, &key, err);
+    rc = idx_canon_sort(labels, n, sorted, &canon_len, err);
     if (rc != 0)
         goto out;
-    uint64_t h = XXH3_64bits(key.data, key.len);
+    size_t tl = strlen(tenant);
+    key_len = tl + 2 + canon_len;
+    if (key_len > sizeof(key_stack) && (key = st_malloc(key_len)) == NULL) {
+        rc = st_errf(err, ST_ENOMEM, "encoding labels: %s", st_err_msg(ST_ENOMEM));
+        goto out;
+    }
+    memcpy(key, tenant, tl + 1);
+    key[tl + 1] = 'L';
+    idx_canon_write(sorted, n, key + tl + 2);
+    uint64_t h = XXH3_64bits(key, key_len);
 
+    /* Known series: a read lock, shared with every other ingest thread. */
     pthread_rwlock_rdlock(&x->lock);
-    struct idx_ent *e = map_find(&x->series, h, key.data, key.len);
+    struct idx_ent *e = map_find(&x->series, h, key, key_len);
     if (e != NULL)
         *id = e->val;
     pthread_rwlock_unlock(&x->lock);
@@ -529,7 +582,7 @@ int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
     pthread_mutex_lock(&x->create_mu);
     locked = true;
     pthread_rwlock_rdlock(&x->lock);
-    e = map_find(&x->series, h, key.data, key.len);
+    e = map_find(&x->series, h, key, key_len);
     if (e != NULL)
         *id = e->val;
     pthread_rwlock_unlock(&x->lock);
@@ -539,14 +592,14 @@ int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
     rc = idx_tenant_get(x, tenant, &t, err);
     if (rc != 0)
         goto out;
-    rc = kv_get(x->kv, KV_CF_SERIES, key.data, key.len, &val, &vlen, err);
+    rc = kv_get(x->kv, KV_CF_SERIES, key, key_len, &val, &vlen, err);
     if (rc == 0) {
         if (vlen != 4 || get_u32be(val) == 0) {
             rc = ST_CORRUPT(err, "index", 0, "series id value of %zu bytes in tenant '%s'", vlen,
                             tenant);
             goto out;
         }
-        ent = ent_new(h, key.data, key.len, get_u32be(val));
+        ent = ent_new(h, key, key_len, get_u32be(val));
         if (ent == NULL) {
             rc = st_errf(err, ST_ENOMEM, "caching series: out of memory");
             goto out;
@@ -580,10 +633,10 @@ int idx_series_get_or_create_limited(struct idx *x, const char *tenant,
         st_errf(err, rc, "creating series: out of memory");
         goto out;
     }
-    rc = idx_new_series_batch(b, tenant, key.data, key.len, new_id, err);
+    rc = idx_new_series_batch(b, tenant, key, key_len, new_id, err);
     if (rc != 0)
         goto out;
-    ent = ent_new(h, key.data, key.len, new_id);
+    ent = ent_new(h, key, key_len, new_id);
     if (ent == NULL) {
         rc = st_errf(err, ST_ENOMEM, "caching series: out of memory");
         goto out;
@@ -614,7 +667,8 @@ out:
     st_free(ent);
     st_free(val);
     kv_batch_free(b);
-    st_buf_release(&key);
+    if (key != key_stack)
+        st_free(key);
     return rc;
 }
 

@@ -4,9 +4,10 @@
  * Covers id stability across reopen, label order independence, tenant
  * isolation, every matcher kind with the empty-string rules and anchoring,
  * label names/values (sorted, unique, restricted by `among` on both the
- * direct and the scan path), label validation messages, a brute-force
- * comparison of idx_select against a naive evaluator, allocation fault
- * injection, and concurrent creators.
+ * direct and the scan path), label validation messages, canonical order
+ * and key size (stack or heap), a brute-force comparison of idx_select
+ * against a naive evaluator, allocation fault injection, and concurrent
+ * creators.
  */
 #include "testutil.h"
 
@@ -479,6 +480,67 @@ static void test_invalid_labels(void **state)
     assert_int_equal(idx_n_series(f->x, "t"), 2);
 }
 
+/* The canonical form does not depend on the order sent (insertion sort, a
+ * first-byte shortcut) nor on its size (stack or heap key). */
+static void test_canonical_order_and_size(void **state)
+{
+    struct fixture *f = *state;
+    struct st_label fwd[IDX_MAX_LABELS], rev[IDX_MAX_LABELS];
+    char names[IDX_MAX_LABELS][8];
+    for (int i = 0; i < IDX_MAX_LABELS; i++) {
+        /* shared first bytes: l, l0, l00 ... */
+        snprintf(names[i], sizeof(names[i]), "l%d", i);
+        fwd[i] = (struct st_label){names[i], names[i]};
+        rev[IDX_MAX_LABELS - 1 - i] = fwd[i];
+    }
+    uint32_t a, b;
+    bool created;
+    assert_int_equal(idx_series_get_or_create(f->x, "t", rev, IDX_MAX_LABELS, &a, &created, NULL),
+                     0);
+    assert_true(created);
+    assert_int_equal(idx_series_get_or_create(f->x, "t", fwd, IDX_MAX_LABELS, &b, &created, NULL),
+                     0);
+    assert_false(created);
+    assert_int_equal(a, b);
+    struct st_label *l;
+    size_t n;
+    assert_int_equal(idx_series_labels(f->x, "t", a, &l, &n, NULL), 0);
+    assert_int_equal(n, IDX_MAX_LABELS);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(l[i - 1].name, l[i].name) < 0);
+    st_free(l);
+
+    /* names of one length and first byte: only equal ones are duplicates */
+    struct st_label same[] = {{"ab", "1"}, {"aa", "2"}, {"ac", "3"}};
+    assert_int_equal(idx_series_get_or_create(f->x, "t", same, 3, &a, &created, NULL), 0);
+    struct st_label dup[] = {{"ab", "1"}, {"aa", "2"}, {"ab", "3"}};
+    struct st_errctx err = {0};
+    assert_int_equal(idx_series_get_or_create(f->x, "t", dup, 3, &b, NULL, &err), ST_EINVAL);
+    assert_string_equal(err.msg, "duplicate label name 'ab'");
+
+    /* a key larger than the stack buffer: created, found, found after reopen */
+    char *big = malloc(IDX_MAX_VALUE + 1);
+    memset(big, 'v', IDX_MAX_VALUE);
+    big[IDX_MAX_VALUE] = '\0';
+    struct st_label lb[] = {{"job", "x"}, {"big", big}};
+    assert_int_equal(idx_series_get_or_create(f->x, "t", lb, 2, &a, &created, NULL), 0);
+    assert_true(created);
+    assert_int_equal(idx_series_get_or_create(f->x, "t", lb, 2, &b, &created, NULL), 0);
+    assert_false(created);
+    assert_int_equal(a, b);
+    fx_close(f);
+    fx_open(f);
+    assert_int_equal(idx_series_get_or_create(f->x, "t", lb, 2, &b, &created, NULL), 0);
+    assert_false(created);
+    assert_int_equal(a, b);
+    assert_int_equal(idx_series_labels(f->x, "t", a, &l, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(l[0].name, "big");
+    assert_int_equal(strlen(l[0].value), IDX_MAX_VALUE);
+    st_free(l);
+    free(big);
+}
+
 static void test_labels_decode(void **state)
 {
     (void)state;
@@ -836,6 +898,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_label_names_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_names_values_large_among, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_canonical_order_and_size, setup, teardown),
         cmocka_unit_test(test_labels_decode),
         cmocka_unit_test_setup_teardown(test_brute_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
