@@ -7,9 +7,9 @@ set -euo pipefail
 what="${1:-build}"
 pkgs=(build-essential cmake pkg-config
       libzstd-dev liblz4-dev librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
-      libevent-dev libroaring-dev libxxhash-dev zlib1g-dev libsnappy-dev libjson-c-dev)
+      libevent-dev libroaring-dev libxxhash-dev zlib1g-dev libdeflate-dev libsnappy-dev libjson-c-dev)
 case "$what" in
-    test) pkgs+=(libcmocka-dev curl procps iproute2 golang-go prometheus) ;;
+    test) pkgs+=(libcmocka-dev curl procps iproute2 golang-go prometheus protobuf-compiler) ;;
     bench) pkgs+=(curl) ;;
     fuzz) pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
 esac

@@ -51,14 +51,15 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <zlib.h>
 
 #include "ingest/otlp_logs.h"
 #include "ingest/otlp_metrics.h"
 #include "ingest/otlp_profiles.h"
 #include "ingest/otlp_traces.h"
+#include "ingest/pprof.h"
 #include "ingest/prom_remote_write.h"
 #include "ingest/pyroscope_ingest.h"
+#include "server/connect.h"
 #include "server/http_server.h"
 #include "storage/table.h"
 #include "storage/util/st_alloc.h"
@@ -70,8 +71,6 @@
 
 /* The arena may hold decoded messages several times the body's size. */
 #define ARENA_PER_BODY 4
-#define GUNZIP_STEP (256u << 10)
-#define ZLIB_MAX_IN (1u << 30)
 
 enum api {
     API_OTLP_TRACES,
@@ -197,91 +196,26 @@ int ingest_http_format(const char *content_type, enum ingest_format *out)
     return ST_EUNSUPPORTED;
 }
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return st_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    st_free(p);
-}
-
+/* The whole body is in memory, so it inflates in one call per gzip member
+ * (pprof_gunzip: libdeflate, ~2.5x zlib's streaming inflate); only the limit
+ * is named as the server's flag. */
 int ingest_http_gunzip(const uint8_t *in, size_t len, uint64_t max_out, struct st_buf *out,
                        struct st_errctx *err)
 {
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    zs.zalloc = z_alloc;
-    zs.zfree = z_free;
-    int z = inflateInit2(&zs, 16 + MAX_WBITS);
-    if (z != Z_OK)
-        return st_errf(err, z == Z_MEM_ERROR ? ST_ENOMEM : ST_EINTERNAL,
-                       "cannot start the gzip decoder");
-    /* One byte over the limit proves the body is too big without inflating more. */
-    out->max = max_out >= SIZE_MAX - 1 ? SIZE_MAX - 1 : (size_t)max_out + 1;
-    const uint8_t *p = in;
-    size_t left = len;
-    int rc = 0;
-    for (;;) {
-        if (zs.avail_in == 0 && left > 0) {
-            size_t n = left < ZLIB_MAX_IN ? left : ZLIB_MAX_IN;
-            zs.next_in = (Bytef *)(uintptr_t)p;
-            zs.avail_in = (uInt)n;
-            p += n;
-            left -= n;
-        }
-        if (out->cap == out->len) {
-            size_t want = out->len < GUNZIP_STEP ? GUNZIP_STEP : out->len;
-            if (want > out->max - out->len)
-                want = out->max - out->len;
-            rc = st_buf_reserve(out, want);
-            if (rc != 0) {
-                rc = st_errf(err, rc, "out of memory inflating the gzip body");
-                goto out;
-            }
-        }
-        size_t room = out->cap - out->len;
-        if (room > ZLIB_MAX_IN)
-            room = ZLIB_MAX_IN;
-        zs.next_out = out->data + out->len;
-        zs.avail_out = (uInt)room;
-        z = inflate(&zs, Z_NO_FLUSH);
-        out->len += room - zs.avail_out;
-        if (out->len > max_out) {
-            rc =
-                st_errf(err, ST_ETOOBIG,
-                        "decompressed body exceeds limit max-decompressed-bytes %" PRIu64, max_out);
-            goto out;
-        }
-        if (z == Z_STREAM_END) {
-            if (zs.avail_in == 0 && left == 0)
-                break;
-            /* RFC 1952 allows several members back to back. */
-            if (inflateReset(&zs) != Z_OK) {
-                rc = st_errf(err, ST_EINTERNAL, "cannot reset the gzip decoder");
-                goto out;
-            }
-            continue;
-        }
-        if (z == Z_MEM_ERROR) {
-            rc = st_errf(err, ST_ENOMEM, "out of memory inflating the gzip body");
-            goto out;
-        }
-        if (z == Z_BUF_ERROR && zs.avail_out > 0 && zs.avail_in == 0 && left == 0) {
-            rc = st_errf(err, ST_EINVAL, "gzip body is truncated after %zu bytes of input", len);
-            goto out;
-        }
-        if (z != Z_OK && z != Z_BUF_ERROR) {
-            rc = st_errf(err, ST_EINVAL, "invalid gzip body: %s", zs.msg ? zs.msg : "bad data");
-            goto out;
-        }
-    }
-out:
-    inflateEnd(&zs);
-    return rc;
+    uint8_t *data;
+    size_t n;
+    struct st_errctx why; /* the first error recorded wins: name the limit first */
+    st_errctx_init(&why);
+    int rc = pprof_gunzip(in, len, max_out, &data, &n, &why);
+    if (rc == ST_ETOOBIG)
+        return st_errf(err, rc, "decompressed body exceeds limit max-decompressed-bytes %" PRIu64,
+                       max_out);
+    if (rc)
+        return st_errf(err, rc, "%s", why.msg);
+    st_buf_release(out);
+    out->data = data;
+    out->len = out->cap = out->max = n;
+    return 0;
 }
 
 /* ---- one request ---- */
@@ -360,35 +294,6 @@ static int grpc_code_of(int status)
     }
 }
 
-static const char *connect_code_of(int status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_argument";
-    case 413:
-    case 429:
-        return "resource_exhausted";
-    case 503:
-        return "unavailable";
-    case 415:
-    case 422:
-        return "invalid_argument";
-    default:
-        return "internal";
-    }
-}
-
-static int connect_status_of(int status)
-{
-    /* Connect's code → HTTP table: resource_exhausted is 429; the rest keep
-     * the status that already matches their code. */
-    if (status == 413)
-        return 429;
-    if (status == 422)
-        return 400;
-    return status;
-}
-
 static void reply_otlp(struct ingest_req *r, int status, const char *msg)
 {
     struct st_buf b;
@@ -444,23 +349,16 @@ static void reply_text(struct ingest_req *r, int status, const char *msg)
     st_buf_release(&b);
 }
 
-static void reply_connect(struct ingest_req *r, int status, const char *msg)
+static int reply_connect(struct ingest_req *r, int status, const char *msg)
 {
-    if (status == 200) {
-        bool json = r->fmt_known && r->fmt == INGEST_JSON;
-        if (json)
-            http_reply(r->req, 200, "application/json", "{}", 2);
-        else
-            http_reply(r->req, 200, "application/proto", NULL, 0);
-        return;
-    }
-    struct st_buf b;
-    st_buf_init(&b, 64u << 10);
-    st_buf_appendf(&b, "{\"code\":\"%s\",\"message\":\"", connect_code_of(status));
-    http_json_escape(&b, msg);
-    st_buf_append_str(&b, "\"}");
-    http_reply(r->req, connect_status_of(status), "application/json", b.data, b.len);
-    st_buf_release(&b);
+    if (status != 200)
+        return connect_reply_status(r->req, status, msg);
+    bool json = r->fmt_known && r->fmt == INGEST_JSON;
+    if (json)
+        http_reply(r->req, 200, "application/json", "{}", 2);
+    else
+        http_reply(r->req, 200, "application/proto", NULL, 0);
+    return 200;
 }
 
 /* Reply for rc (0: the decoder ran; look at accepted/rejected). */
@@ -494,8 +392,7 @@ static void reply(struct ingest_req *r, int rc)
         reply_otlp(r, status, msg);
         break;
     case DIALECT_CONNECT:
-        reply_connect(r, status, msg);
-        status = status == 200 ? 200 : connect_status_of(status);
+        status = reply_connect(r, status, msg);
         break;
     case DIALECT_PYROSCOPE:
     case DIALECT_REMOTE_WRITE:

@@ -10,6 +10,13 @@
  * For profiles the head keeps its own symbol table: each append's request-
  * local symbols are interned into it and the rows' stack ids remapped.
  *
+ * Readers work on a view: the parts the head holds at one instant, each kept
+ * alive (reference-counted) until the view is released, even after a flush
+ * has dropped it. A view taken together with a snapshot of the segment list,
+ * in the critical section where a flush publishes its segment and drops the
+ * frozen part, holds each row exactly once with that snapshot, however long
+ * the reader takes.
+ *
  * Thread-safe: an internal mutex guards both parts. The store guarantees that
  * no append to this head is in flight while it freezes (see store.c).
  */
@@ -20,10 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <roaring/roaring.h>
+
 #include "batch.h"
+#include "scan_filter.h"
 #include "store.h"
 
 struct head;
+struct head_part;
 struct symtab;
 
 /* The frozen part handed to a flush: borrowed until head_drop_frozen. */
@@ -50,10 +61,31 @@ bool head_freeze(struct head *h, struct head_frozen *out);
 /* The frozen part is now in a segment: drop it. */
 void head_drop_frozen(struct head *h);
 
-/* Rows of both parts matching req, delivered to cb with the head locked
- * (cb must not append to the store). */
-int head_scan(struct head *h, const struct scan_req *req, scan_fn cb, void *arg,
-              struct st_errctx *err);
+/* The parts of h at this instant (frozen first); see the comment at the top
+ * for where to take it. Caller-owned; release with head_view_release. */
+struct head_view {
+    struct head *h;
+    struct head_part *parts[2];
+    size_t n_parts;
+};
+void head_view_take(struct head *h, struct head_view *out);
+void head_view_release(struct head_view *v);
+
+/* Rows of the view's parts passing f (rows appended to a part after the
+ * view was taken may be included), delivered to cb with the head locked: cb
+ * must not call into the store (an append, flush or scan of this head would
+ * wait for the lock for ever). */
+int head_view_scan(const struct head_view *v, const struct scan_filter *f, scan_fn cb, void *arg,
+                   struct st_errctx *err);
+
+/* Add to out the series of the view's rows with time in [min_ts, max_ts],
+ * only those in `among` unless it is NULL. Tables without a series column
+ * add nothing. */
+void head_view_series(const struct head_view *v, int64_t min_ts, int64_t max_ts,
+                      const roaring_bitmap_t *among, roaring_bitmap_t *out);
+
+/* Oldest and newest row time over both parts; false when the head is empty. */
+bool head_time_bounds(struct head *h, int64_t *min_ts, int64_t *max_ts);
 
 /* Smallest WAL seq still only in this head (0 when empty). */
 uint64_t head_min_seq(struct head *h);

@@ -111,6 +111,9 @@ int seg_series_foreach(const struct seg *s,
 /* Bloom filter of a BLOOM column: false means certainly absent. True when the
  * column has no filter. */
 bool seg_bloom_maybe(const struct seg *s, uint32_t col, const void *id, size_t len);
+/* The same for an id already hashed with bloom_hash (bloom.h), so a scan
+ * testing many ids against many segments hashes each id once. */
+bool seg_bloom_maybe_hash(const struct seg *s, uint32_t col, uint64_t hash);
 /* The symbols section, verified and decompressed; borrowed until seg_unref.
  * ST_ENOTFOUND when the segment has none. */
 int seg_symbols(struct seg *s, const uint8_t **blob, size_t *len, struct st_errctx *err);

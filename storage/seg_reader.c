@@ -1171,3 +1171,10 @@ out:
     seg_unref(v.s);
     return rc ? rc : v.problems;
 }
+
+bool seg_bloom_maybe_hash(const struct seg *s, uint32_t col, uint64_t hash)
+{
+    if (col >= s->schema->n_cols || s->blooms[col] == NULL)
+        return true;
+    return bloom_maybe_hash(s->blooms[col], hash);
+}

@@ -102,6 +102,7 @@ struct store {
 
     atomic_uint_fast64_t rows_appended[ST_TABLE_MAX + 1];
     atomic_uint_fast64_t bytes_appended, appends_failed, flushes, flush_errors, quarantined;
+    atomic_uint_fast64_t segments_skipped_bloom;
     atomic_bool ready;
 };
 
@@ -893,6 +894,49 @@ static bool entry_overlaps(const struct seg_entry *e, const struct scan_req *req
     return true;
 }
 
+/* What a reader sees of (tenant, table): the overlapping segments and a view
+ * of the head, taken in one s->mu critical section -- the one in which a
+ * flush publishes its segment and drops the frozen part -- so every row is
+ * in exactly one of them, for as long as the reader holds the snapshot. */
+struct snapshot {
+    struct seg_entry **segs;
+    size_t n_segs;
+    struct head_view head;
+    bool has_head;
+};
+
+static int snapshot_take(struct store *s, const struct scan_req *req, struct snapshot *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->mu);
+    out->segs = st_malloc((s->n_segs ? s->n_segs : 1) * sizeof(*out->segs));
+    if (out->segs != NULL) {
+        for (size_t i = 0; i < s->n_segs; i++) {
+            if (entry_overlaps(s->segs[i], req)) {
+                atomic_fetch_add(&s->segs[i]->refs, 1);
+                out->segs[out->n_segs++] = s->segs[i];
+            }
+        }
+        struct head *h = head_find_locked(s, req->tenant, req->table);
+        if (h != NULL) {
+            head_view_take(h, &out->head);
+            out->has_head = true;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return out->segs != NULL ? 0 : ST_ENOMEM;
+}
+
+static void snapshot_release(struct snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n_segs; i++)
+        entry_unref(snap->segs[i]);
+    st_free(snap->segs);
+    if (snap->has_head)
+        head_view_release(&snap->head);
+    memset(snap, 0, sizeof(*snap));
+}
+
 static int entry_symbols(struct seg_entry *e, const struct symtab **out, struct st_errctx *err)
 {
     int rc = 0;
@@ -912,15 +956,45 @@ static int entry_symbols(struct seg_entry *e, const struct symtab **out, struct 
     return rc;
 }
 
-static int scan_segment(struct seg_entry *e, const struct scan_req *req, scan_fn cb, void *arg,
+/* Read the columns in mask of group g into the empty batch out. With id
+ * filters, the columns the filter reads come first, and the rest only when
+ * some row passes (*any): a group no row of which can pass costs only the
+ * blocks of its id, time and series columns. */
+static int read_group(struct seg *seg, uint32_t g, const struct scan_filter *f, uint32_t mask,
+                      struct st_batch *out, bool *any, struct st_errctx *err)
+{
+    const struct st_schema *schema = seg_schema(seg);
+    uint32_t first = f->n_sets > 0 ? scan_filter_cols(f, schema) : mask;
+    struct seg_group_info gi;
+    seg_group(seg, g, &gi);
+    int rc = 0;
+    for (uint32_t c = 0; c < schema->n_cols && rc == 0; c++)
+        if (first & (1u << c))
+            rc = seg_read_block(seg, g, c, &out->cols[c], err);
+    if (rc)
+        return rc;
+    out->n_rows = gi.n_rows;
+    out->present = first;
+    *any = first == mask || scan_filter_any_match(f, out);
+    if (!*any || first == mask)
+        return 0;
+    for (uint32_t c = 0; c < schema->n_cols && rc == 0; c++)
+        if ((mask & ~first) & (1u << c))
+            rc = seg_read_block(seg, g, c, &out->cols[c], err);
+    out->present = mask;
+    return rc;
+}
+
+static int scan_segment(struct seg_entry *e, const struct scan_filter *f, scan_fn cb, void *arg,
                         struct st_batch *raw, struct st_batch *kept, struct st_errctx *err)
 {
+    const struct scan_req *req = f->req;
     const struct st_schema *schema = seg_schema(e->seg);
     const struct symtab *syms = NULL;
     int rc = 0;
     if (schema->has_symbols && (rc = entry_symbols(e, &syms, err)) != 0)
         return rc;
-    uint32_t mask = scan_read_mask(schema, req);
+    uint32_t mask = scan_read_mask(f, schema);
     uint32_t n_groups = seg_get_info(e->seg)->n_groups;
     for (uint32_t g = 0; g < n_groups && rc == 0; g++) {
         struct seg_group_info gi;
@@ -932,18 +1006,21 @@ static int scan_segment(struct seg_entry *e, const struct scan_req *req, scan_fn
                                              (uint64_t)gi.max_series + 1) == 0)
             continue;
         st_batch_clear(raw);
-        raw->present = schema->n_cols >= 32 ? 0xffffffffu : (1u << schema->n_cols) - 1;
-        if ((rc = seg_read_group(e->seg, g, mask, raw, err)) != 0)
+        bool any;
+        if ((rc = read_group(e->seg, g, f, mask, raw, &any, err)) != 0)
             break;
+        if (!any)
+            continue;
         struct scan_chunk chunk = {.symbols = syms, .seg_id = e->meta.id};
-        if (scan_filter_all_match(raw, req)) {
+        if (scan_filter_covers(f, schema, gi.min_ts, gi.max_ts, gi.min_series, gi.max_series) ||
+            scan_filter_all_match(f, raw)) {
             if (req->col_mask)
                 raw->present &= req->col_mask;
             chunk.rows = raw;
         } else {
             st_batch_clear(kept);
             kept->present = raw->present;
-            if ((rc = scan_filter_rows(raw, req, kept)) != 0)
+            if ((rc = scan_filter_rows(f, raw, kept)) != 0)
                 break;
             if (kept->n_rows == 0)
                 continue;
@@ -954,82 +1031,198 @@ static int scan_segment(struct seg_entry *e, const struct scan_req *req, scan_fn
     return rc;
 }
 
-static int scan_resolved(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
-                         struct st_errctx *err);
-
-int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
-               struct st_errctx *err)
+static int scan_snapshot(struct store *s, struct snapshot *snap, const struct scan_filter *f,
+                         scan_fn cb, void *arg, struct st_errctx *err)
 {
-    if (req->series != NULL || req->n_matchers == 0)
-        return scan_resolved(s, req, cb, arg, err);
-    if (st_schema_get(req->table) == NULL || st_schema_get(req->table)->series_col < 0)
-        return st_errf(err, ST_EINVAL, "table %d has no series to match", req->table);
-    roaring_bitmap_t *bm = NULL;
-    int rc = st_tenant_check(req->tenant, err);
-    if (rc == 0)
-        rc = idx_select(s->idx, req->tenant, req->matchers, req->n_matchers, &bm, err);
-    if (rc)
-        return rc;
-    struct scan_req r = *req;
-    r.series = bm;
-    rc = roaring_bitmap_is_empty(bm) ? 0 : scan_resolved(s, &r, cb, arg, err);
-    roaring_bitmap_free(bm);
-    return rc;
-}
-
-static int scan_resolved(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
-                         struct st_errctx *err)
-{
-    int rc = st_tenant_check(req->tenant, err);
-    if (rc)
-        return rc;
-    const struct st_schema *schema = st_schema_get(req->table);
-    if (schema == NULL)
-        return st_errf(err, ST_EINVAL, "unknown table id %d", req->table);
-    if (req->min_ts > req->max_ts)
-        return st_errf(err, ST_EINVAL, "time range start %lld is after end %lld",
-                       (long long)req->min_ts, (long long)req->max_ts);
-
-    struct seg_entry **snap = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    snap = st_malloc((s->n_segs ? s->n_segs : 1) * sizeof(*snap));
-    if (snap != NULL) {
-        for (size_t i = 0; i < s->n_segs; i++) {
-            if (entry_overlaps(s->segs[i], req)) {
-                atomic_fetch_add(&s->segs[i]->refs, 1);
-                snap[n++] = s->segs[i];
-            }
-        }
-    }
-    struct head *h = head_find_locked(s, req->tenant, req->table);
-    pthread_mutex_unlock(&s->mu);
-    if (snap == NULL)
-        return st_errf(err, ST_ENOMEM, "out of memory starting a scan");
-
+    const struct st_schema *schema = st_schema_get(f->req->table);
     struct st_batch raw, kept;
     st_batch_init(&raw, schema);
     st_batch_init(&kept, schema);
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < snap->n_segs && rc == 0; i++) {
+        struct seg_entry *e = snap->segs[i];
+        if (!scan_filter_segment_maybe(f, e->seg)) {
+            atomic_fetch_add(&s->segments_skipped_bloom, 1);
+            continue;
+        }
         struct st_errctx serr;
         st_errctx_init(&serr);
-        rc = scan_segment(snap[i], req, cb, arg, &raw, &kept, &serr);
+        rc = scan_segment(e, f, cb, arg, &raw, &kept, &serr);
         if (rc == ST_ECORRUPT) {
             /* the rest keeps serving */
-            quarantine(s, snap[i], &serr);
+            quarantine(s, e, &serr);
             rc = 0;
         } else if (rc != 0 && serr.code != 0) {
             st_errf(err, rc, "%s", serr.msg);
         }
     }
-    if (rc == 0 && h != NULL)
-        rc = head_scan(h, req, cb, arg, err);
-    for (size_t i = 0; i < n; i++)
-        entry_unref(snap[i]);
-    st_free(snap);
+    if (rc == 0 && snap->has_head)
+        rc = head_view_scan(&snap->head, f, cb, arg, err);
     st_batch_release(&raw);
     st_batch_release(&kept);
     return rc;
+}
+
+/* The checks every reader of (tenant, table) over [min_ts, max_ts] makes. */
+static int check_read(const char *tenant, int table, int64_t min_ts, int64_t max_ts,
+                      struct st_errctx *err)
+{
+    int rc = st_tenant_check(tenant, err);
+    if (rc)
+        return rc;
+    if (st_schema_get(table) == NULL)
+        return st_errf(err, ST_EINVAL, "unknown table id %d", table);
+    if (min_ts > max_ts)
+        return st_errf(err, ST_EINVAL, "time range start %lld is after end %lld", (long long)min_ts,
+                       (long long)max_ts);
+    return 0;
+}
+
+int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
+               struct st_errctx *err)
+{
+    int rc = check_read(req->tenant, req->table, req->min_ts, req->max_ts, err);
+    if (rc)
+        return rc;
+    struct scan_req r = *req; /* r.series may become the matchers' series */
+    struct scan_filter f;
+    roaring_bitmap_t *bm = NULL;
+    struct snapshot snap = {0};
+    if ((rc = scan_filter_init(&f, &r, err)) != 0 || scan_filter_passes_nothing(&f))
+        goto out;
+    if (req->series == NULL && req->n_matchers > 0) {
+        if (st_schema_get(req->table)->series_col < 0) {
+            rc = st_errf(err, ST_EINVAL, "table %d has no series to match", req->table);
+            goto out;
+        }
+        if ((rc = idx_select(s->idx, req->tenant, req->matchers, req->n_matchers, &bm, err)) != 0)
+            goto out;
+        if (roaring_bitmap_is_empty(bm))
+            goto out;
+        r.series = bm;
+    }
+    if ((rc = snapshot_take(s, &r, &snap)) != 0) {
+        st_errf(err, rc, "out of memory starting a scan");
+        goto out;
+    }
+    rc = scan_snapshot(s, &snap, &f, cb, arg, err);
+out:
+    snapshot_release(&snap);
+    if (bm != NULL) /* this CRoaring does not take NULL */
+        roaring_bitmap_free(bm);
+    scan_filter_release(&f);
+    return rc;
+}
+
+/* ---- series and time bounds --------------------------------------------- */
+
+struct series_add {
+    const roaring_bitmap_t *among;
+    roaring_bitmap_t *out;
+};
+
+static int series_add_cb(void *arg, uint32_t id, uint64_t row_start, uint64_t n_rows)
+{
+    (void)row_start;
+    (void)n_rows;
+    struct series_add *a = arg;
+    if (a->among == NULL || roaring_bitmap_contains(a->among, id))
+        roaring_bitmap_add(a->out, id);
+    return 0;
+}
+
+struct series_probe {
+    const struct seg *seg;
+    roaring_bitmap_t *out;
+};
+
+static bool series_probe_cb(uint32_t id, void *arg)
+{
+    struct series_probe *p = arg;
+    uint64_t start, n;
+    if (seg_series_range(p->seg, id, &start, &n) == 0)
+        roaring_bitmap_add(p->out, id);
+    return true;
+}
+
+/* Add the series of a segment's series index (in `among` unless NULL) to
+ * out: walking the index, or, for an `among` much smaller than it, looking
+ * each of its ids up (a binary search each). */
+static void segment_series(const struct seg *seg, const roaring_bitmap_t *among,
+                           roaring_bitmap_t *out)
+{
+    if (among != NULL && roaring_bitmap_get_cardinality(among) * 16 < seg_get_info(seg)->n_series) {
+        struct series_probe p = {seg, out};
+        roaring_iterate(among, series_probe_cb, &p);
+        return;
+    }
+    struct series_add a = {among, out};
+    seg_series_foreach(seg, series_add_cb, &a);
+}
+
+int store_series_in_range(struct store *s, const char *tenant, int table, int64_t min_ts,
+                          int64_t max_ts, const roaring_bitmap_t *among, roaring_bitmap_t **out,
+                          struct st_errctx *err)
+{
+    *out = NULL;
+    int rc = check_read(tenant, table, min_ts, max_ts, err);
+    if (rc)
+        return rc;
+    const struct st_schema *schema = st_schema_get(table);
+    if (schema->series_col < 0)
+        return st_errf(err, ST_EINVAL, "table '%s' has no series column", schema->name);
+    roaring_bitmap_t *bm = roaring_bitmap_create();
+    if (bm == NULL)
+        return st_errf(err, ST_ENOMEM, "out of memory listing series");
+    struct scan_req req = {.tenant = tenant,
+                           .table = (uint8_t)table,
+                           .min_ts = min_ts,
+                           .max_ts = max_ts,
+                           .series = among};
+    struct snapshot snap;
+    if ((rc = snapshot_take(s, &req, &snap)) != 0) {
+        snapshot_release(&snap);
+        roaring_bitmap_free(bm);
+        return st_errf(err, rc, "out of memory listing series");
+    }
+    for (size_t i = 0; i < snap.n_segs; i++)
+        segment_series(snap.segs[i]->seg, among, bm);
+    if (snap.has_head)
+        head_view_series(&snap.head, min_ts, max_ts, among, bm);
+    snapshot_release(&snap);
+    *out = bm;
+    return 0;
+}
+
+int store_time_bounds(struct store *s, const char *tenant, int table, bool *any, int64_t *min_ts,
+                      int64_t *max_ts, struct st_errctx *err)
+{
+    *any = false;
+    *min_ts = *max_ts = 0;
+    int rc = check_read(tenant, table, INT64_MIN, INT64_MAX, err);
+    if (rc)
+        return rc;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, head_lo, head_hi;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n_segs; i++) {
+        const struct seg_meta *m = &s->segs[i]->meta;
+        if (m->table != table || m->n_rows == 0 || strcmp(m->tenant, tenant) != 0)
+            continue;
+        lo = m->min_ts < lo ? m->min_ts : lo;
+        hi = m->max_ts > hi ? m->max_ts : hi;
+    }
+    struct head *h = head_find_locked(s, tenant, table);
+    if (h != NULL && head_time_bounds(h, &head_lo, &head_hi)) {
+        lo = head_lo < lo ? head_lo : lo;
+        hi = head_hi > hi ? head_hi : hi;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (lo <= hi) {
+        *any = true;
+        *min_ts = lo;
+        *max_ts = hi;
+    }
+    return 0;
 }
 
 /* ---- stats -------------------------------------------------------------- */
@@ -1044,6 +1237,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
     out->flushes = atomic_load(&s->flushes);
     out->flush_errors = atomic_load(&s->flush_errors);
     out->segments_quarantined = atomic_load(&s->quarantined);
+    out->scan_segments_skipped_bloom = atomic_load(&s->segments_skipped_bloom);
     out->series = s->idx ? idx_n_series_loaded(s->idx) : 0;
     if (s->wal) {
         struct wal_stats ws;

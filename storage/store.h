@@ -71,6 +71,15 @@ int store_append(struct store *s, const char *tenant, int table, const struct st
 /* Flush all heads (tenant NULL) or one tenant's heads to segments. */
 int store_flush(struct store *s, const char *tenant, struct st_errctx *err);
 
+/* An id filter on a BYTES column flagged ST_COLF_BLOOM (trace_id, span_id):
+ * `n` ids of `len` bytes each, concatenated in `ids`, any order, duplicates
+ * allowed. */
+struct scan_ids {
+    int col;
+    const uint8_t *ids;
+    size_t n, len;
+};
+
 struct scan_req {
     const char *tenant;
     uint8_t table;
@@ -79,6 +88,14 @@ struct scan_req {
     const struct idx_matcher *matchers; /* when series is NULL and n_matchers > 0: */
     size_t n_matchers;                  /* the series these select (series_index.h) */
     uint32_t col_mask;               /* bit per column; 0: all columns */
+    /* Id filters (n_ids 0: none). A row passes when its value in some
+     * filter's column equals one of that filter's ids (a union: spans of
+     * a trace OR samples of those spans). A segment whose bloom filters rule
+     * out every id of every filter is skipped without reading a block; so is
+     * a row group none of whose rows can pass. The filter columns are read
+     * even when col_mask leaves them out. */
+    const struct scan_ids *ids;
+    size_t n_ids;
 };
 
 struct scan_chunk {
@@ -92,6 +109,20 @@ struct scan_chunk {
 typedef int (*scan_fn)(void *arg, const struct scan_chunk *chunk);
 int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
                struct st_errctx *err);
+
+/* Series of (tenant, table) that may have rows in [min_ts, max_ts]: the
+ * series of every segment whose time range overlaps (segment granularity: a
+ * superset is allowed, read from the segment's series index, no blocks
+ * decoded), plus the series of the head's rows in range (exact). `among`
+ * (NULL: all) restricts the answer. *out is a new bitmap the caller frees. */
+int store_series_in_range(struct store *s, const char *tenant, int table, int64_t min_ts,
+                          int64_t max_ts, const roaring_bitmap_t *among, roaring_bitmap_t **out,
+                          struct st_errctx *err);
+
+/* Oldest and newest row time of (tenant, table) over segments and head;
+ * *any false (and the times 0) when it has no rows. */
+int store_time_bounds(struct store *s, const char *tenant, int table, bool *any,
+                      int64_t *min_ts, int64_t *max_ts, struct st_errctx *err);
 
 struct store_stats {
     uint64_t rows_appended[ST_TABLE_MAX + 1];
@@ -108,6 +139,9 @@ struct store_stats {
     uint64_t flushes;
     uint64_t flush_errors;
     uint64_t series;             /* of tenants used since start */
+    uint64_t scan_segments_skipped_bloom; /* segments a scan with id filters left
+                                           * unread because their blooms ruled out
+                                           * every id */
     bool ready; /* recovery done */
 };
 void store_get_stats(struct store *s, struct store_stats *out);

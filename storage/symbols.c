@@ -55,10 +55,16 @@
  * into an add of the same symtab is safe (the add re-derives them).
  *
  * Merge interns src into dst table by table in id order (strings, functions
- * with remapped string ids, mappings, locations, then stack nodes, whose
- * parents are mapped before them). It is a sequence of atomic adds, not a
- * transaction: on failure dst keeps all it had, with the same ids, plus some
- * of src, and stays consistent; callers (compaction) discard it.
+ * with remapped string ids, mappings, locations, then stack nodes). A full
+ * merge maps every src node, parents before children: one node-map probe
+ * per node. The head's merge of a request (symtab_merge_stacks) maps only
+ * the stacks its rows name, each as its whole leaf-first location path
+ * through symtab_add_stack: a stack dst has seen costs one hash and one
+ * cache probe instead of a probe per frame (a request of ~600 stacks has
+ * ~10 000 nodes, and the head's node map is far larger than the caches).
+ * Either is a sequence of atomic adds, not a transaction: on failure dst
+ * keeps all it had, with the same ids, plus some of src, and stays
+ * consistent; callers discard it or leave the extra entries unreferenced.
  *
  * Encoding (version 1), all integers LEB128 varints unless noted; "sv" is a
  * zigzag varint; counts exclude the reserved id 0, which is never encoded;
@@ -545,6 +551,40 @@ static uint32_t node_hash_id(const struct symtab *t, uint32_t id)
     return node_hash(t->nodes[id].parent, t->nodes[id].loc);
 }
 
+/* ---- reserve ---- */
+
+static size_t clamp_entries(size_t n)
+{
+    return n < SYM_MAX_ENTRIES ? n : SYM_MAX_ENTRIES;
+}
+
+int symtab_reserve(struct symtab *t, const struct symtab_counts *more)
+{
+    if (t == NULL || more == NULL)
+        return ST_EINVAL;
+    /* Counts past the table limits could never be added: clamp them. */
+    size_t n_str = clamp_entries(more->strings);
+    size_t str_bytes = more->str_bytes < STR_ARENA_MAX ? more->str_bytes : STR_ARENA_MAX;
+    size_t n_fns = clamp_entries(more->functions), n_maps = clamp_entries(more->mappings);
+    size_t n_locs = clamp_entries(more->locations), n_lines = clamp_entries(more->lines);
+    size_t n_nodes = clamp_entries(more->stack_nodes);
+    int rc;
+    if ((rc = GROW(t, str_bytes, str_cap, t->str_len + str_bytes + n_str)) ||
+        (rc = GROW(t, str_off, str_off_cap, (size_t)t->n_str + n_str + 1)) ||
+        (rc = GROW(t, fns, fns_cap, (size_t)t->n_fns + n_fns)) ||
+        (rc = GROW(t, maps, maps_cap, (size_t)t->n_maps + n_maps)) ||
+        (rc = GROW(t, locs, locs_cap, (size_t)t->n_locs + n_locs)) ||
+        (rc = GROW(t, lines, lines_cap, (size_t)t->n_lines + n_lines)) ||
+        (rc = GROW(t, nodes, nodes_cap, (size_t)t->n_nodes + n_nodes)) ||
+        (rc = idmap_ready(t, &t->str_map, t->n_str, n_str, str_hash_id)) ||
+        (rc = idmap_ready(t, &t->fn_map, t->n_fns, n_fns, fn_hash_id)) ||
+        (rc = idmap_ready(t, &t->map_map, t->n_maps, n_maps, map_hash_id)) ||
+        (rc = idmap_ready(t, &t->loc_map, t->n_locs, n_locs, loc_hash_id)) ||
+        (rc = idmap_ready(t, &t->node_map, t->n_nodes, n_nodes, node_hash_id)))
+        return rc;
+    return 0;
+}
+
 /* ---- strings ---- */
 
 static bool str_find(const struct symtab *t, uint32_t h, const char *s, size_t len, uint32_t *id)
@@ -932,11 +972,10 @@ static bool symtab_check(const struct symtab *t)
 
 /* ---- merge ---- */
 
-int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_map)
+/* Intern src's strings, functions, mappings and locations into dst, in id
+ * order; lmap[i] (src->n_locs entries, caller's) gets location i's dst id. */
+static int merge_tables(struct symtab *dst, const struct symtab *src, uint32_t *lmap)
 {
-    if (dst == NULL || src == NULL || stack_map == NULL || dst == src)
-        return ST_EINVAL;
-    *stack_map = NULL;
     int rc = ST_ENOMEM;
     uint32_t max_lines = 0;
     for (uint32_t i = 0; i < src->n_locs; i++)
@@ -945,11 +984,8 @@ int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_
     uint32_t *smap = st_malloc((size_t)src->n_str * sizeof(*smap));
     uint32_t *fmap = st_malloc((size_t)src->n_fns * sizeof(*fmap));
     uint32_t *mapids = st_malloc((size_t)src->n_maps * sizeof(*mapids));
-    uint32_t *lmap = st_malloc((size_t)src->n_locs * sizeof(*lmap));
-    uint32_t *nmap = st_malloc((size_t)src->n_nodes * sizeof(*nmap));
     struct sym_line *lbuf = st_malloc(((size_t)max_lines + 1) * sizeof(*lbuf));
-    if (smap == NULL || fmap == NULL || mapids == NULL || lmap == NULL || nmap == NULL ||
-        lbuf == NULL)
+    if (smap == NULL || fmap == NULL || mapids == NULL || lbuf == NULL)
         goto out;
 
     for (uint32_t i = 0; i < src->n_str; i++) {
@@ -982,6 +1018,25 @@ int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_
         if ((rc = symtab_add_location(dst, &loc, &lmap[i])))
             goto out;
     }
+    rc = 0;
+out:
+    st_free(smap);
+    st_free(fmap);
+    st_free(mapids);
+    st_free(lbuf);
+    return rc;
+}
+
+int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_map)
+{
+    if (dst == NULL || src == NULL || stack_map == NULL || dst == src)
+        return ST_EINVAL;
+    *stack_map = NULL;
+    int rc = ST_ENOMEM;
+    uint32_t *lmap = st_malloc((size_t)src->n_locs * sizeof(*lmap));
+    uint32_t *nmap = st_malloc((size_t)src->n_nodes * sizeof(*nmap));
+    if (lmap == NULL || nmap == NULL || (rc = merge_tables(dst, src, lmap)))
+        goto out;
     /* Src nodes in id order: a parent is always mapped before its children. */
     nmap[0] = 0;
     if ((rc = idmap_ready(dst, &dst->node_map, dst->n_nodes, 0, node_hash_id)))
@@ -998,14 +1053,50 @@ int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_
     assert(symtab_check(dst));
     *stack_map = nmap;
     nmap = NULL;
-    rc = 0;
 out:
-    st_free(smap);
-    st_free(fmap);
-    st_free(mapids);
     st_free(lmap);
     st_free(nmap);
-    st_free(lbuf);
+    return rc;
+}
+
+int symtab_merge_stacks(struct symtab *dst, const struct symtab *src, const int64_t *stack_ids,
+                        size_t n, uint32_t **stack_map)
+{
+    if (dst == NULL || src == NULL || stack_map == NULL || dst == src ||
+        (stack_ids == NULL && n > 0))
+        return ST_EINVAL;
+    *stack_map = NULL;
+    for (size_t k = 0; k < n; k++)
+        if (stack_ids[k] < 0 || (uint64_t)stack_ids[k] >= src->n_nodes)
+            return ST_EINVAL;
+    int rc = ST_ENOMEM;
+    uint32_t *lmap = st_malloc((size_t)src->n_locs * sizeof(*lmap));
+    uint32_t *nmap = st_malloc((size_t)src->n_nodes * sizeof(*nmap));
+    uint32_t *path = st_malloc(SYM_MAX_STACK_DEPTH * sizeof(*path));
+    if (lmap == NULL || nmap == NULL || path == NULL || (rc = merge_tables(dst, src, lmap)))
+        goto out;
+    memset(nmap, 0xff, (size_t)src->n_nodes * sizeof(*nmap));
+    nmap[0] = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t leaf = (uint32_t)stack_ids[k];
+        if (nmap[leaf] != UINT32_MAX)
+            continue;
+        /* Depths are <= SYM_MAX_STACK_DEPTH in every symtab (invariant 3). */
+        size_t d = 0;
+        for (uint32_t x = leaf; x != 0; x = src->nodes[x].parent) {
+            assert(d < SYM_MAX_STACK_DEPTH);
+            path[d++] = lmap[src->nodes[x].loc];
+        }
+        if ((rc = symtab_add_stack(dst, path, d, &nmap[leaf])))
+            goto out;
+    }
+    assert(symtab_check(dst));
+    *stack_map = nmap;
+    nmap = NULL;
+out:
+    st_free(lmap);
+    st_free(nmap);
+    st_free(path);
     return rc;
 }
 

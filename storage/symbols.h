@@ -60,6 +60,19 @@ struct sym_location {
 int symtab_new(struct symtab **out);
 void symtab_free(struct symtab *t); /* NULL is a no-op */
 
+/* Entry counts of the tables, for symtab_reserve. str_bytes is the sum of
+ * the strings' lengths. */
+struct symtab_counts {
+    size_t strings, str_bytes, functions, mappings, locations, lines, stack_nodes;
+};
+
+/* Make room for `more` new entries in each table (a hint, e.g. a profile's
+ * table sizes), so adds up to those counts neither regrow an array nor
+ * rehash a map; adds past them grow as usual. Counts above the table limits
+ * are clamped. ST_ENOMEM leaves the content unchanged (some room may have
+ * been made). */
+int symtab_reserve(struct symtab *t, const struct symtab_counts *more);
+
 int symtab_add_string(struct symtab *t, const char *s, size_t len, uint32_t *id);
 int symtab_add_function(struct symtab *t, const struct sym_function *f, uint32_t *id);
 int symtab_add_mapping(struct symtab *t, const struct sym_mapping *m, uint32_t *id);
@@ -85,6 +98,14 @@ void symtab_stack_node(const struct symtab *t, uint32_t id, uint32_t *parent,
 /* Intern everything of src into dst; *stack_map (st_malloc'd, one entry per
  * src stack node) maps src node ids to dst node ids. */
 int symtab_merge(struct symtab *dst, const struct symtab *src, uint32_t **stack_map);
+/* Intern src's strings, functions, mappings and locations, and of its stacks
+ * only those named by stack_ids[0, n) (src node ids, repeats allowed; an id
+ * >= the node count is ST_EINVAL). *stack_map (st_malloc'd, one entry per src
+ * node) holds the dst node of each named id and of the root (0 -> 0), and
+ * UINT32_MAX for every other node. On error *stack_map is NULL and dst is
+ * consistent, possibly holding part of src. */
+int symtab_merge_stacks(struct symtab *dst, const struct symtab *src, const int64_t *stack_ids,
+                        size_t n, uint32_t **stack_map);
 
 int symtab_encode(const struct symtab *t, struct st_buf *out);
 int symtab_decode(struct symtab **out, const uint8_t *p, size_t len);

@@ -32,7 +32,8 @@
     XX(ST_EEXIST, -9, 409, "already exists")                                                       \
     XX(ST_ECLOSED, -10, 503, "shutting down")                                                      \
     XX(ST_EUNSUPPORTED, -11, 415, "unsupported")                                                   \
-    XX(ST_EINTERNAL, -12, 500, "internal error")
+    XX(ST_EINTERNAL, -12, 500, "internal error")                                                   \
+    XX(ST_ETIMEOUT, -13, 504, "timed out")
 
 enum st_err {
 #define ST_ERR_ENUM_(name, code, http, msg) name = code,

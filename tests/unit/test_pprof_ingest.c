@@ -30,6 +30,7 @@
 #include "storage/store.h"
 #include "storage/symbols.h"
 #include "storage/util/st_alloc.h"
+#include "storage/util/st_buf.h"
 #include "testutil.h"
 
 /* ---- fixture helpers -------------------------------------------------------------------- */
@@ -628,6 +629,290 @@ static void test_gzip_bomb(void **state)
     env_close(&e);
 }
 
+/* One gzip member of in[0, len) at level 1, appended to out (room: compressBound + 64). */
+static size_t gzip_member(const uint8_t *in, size_t len, uint8_t *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)(compressBound(len) + 64);
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    return n;
+}
+
+/* pprof_gunzip sizes its buffer from the last member's ISIZE trailer: a hint
+ * that is too small (several members), too large (a lying trailer) or exactly
+ * at the limit must give the same bytes and errors as without it. */
+static void test_gunzip_size_hint(void **state)
+{
+    (void)state;
+    size_t big_len = 300000, small_len = 1000;
+    uint8_t *big = malloc(big_len);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (uint8_t)((i * 2654435761u) >> 13 ^ i / 7);
+    uint8_t *gz = malloc(2 * (compressBound(big_len) + 64));
+    uint8_t *out;
+    size_t out_len;
+    struct st_errctx err;
+
+    /* one member: the hint is exact */
+    size_t n = gzip_member(big, big_len, gz);
+    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, NULL), 0);
+    assert_int_equal(out_len, big_len);
+    assert_memory_equal(out, big, big_len);
+    st_free(out);
+
+    /* big member then small one: the hint (the small one's size) is far too small */
+    size_t n2 = n + gzip_member(big, small_len, gz + n);
+    assert_int_equal(pprof_gunzip(gz, n2, 1u << 30, &out, &out_len, NULL), 0);
+    assert_int_equal(out_len, big_len + small_len);
+    assert_memory_equal(out, big, big_len);
+    assert_memory_equal(out + big_len, big, small_len);
+    st_free(out);
+
+    /* exactly at the limit is accepted, one byte over is not */
+    assert_int_equal(pprof_gunzip(gz, n, big_len, &out, &out_len, NULL), 0);
+    assert_int_equal(out_len, big_len);
+    st_free(out);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_gunzip(gz, n, big_len - 1, &out, &out_len, &err), ST_ETOOBIG);
+    assert_non_null(strstr(err.msg, "max_decompressed_bytes"));
+
+    /* several members: together exactly at the limit, and one byte over */
+    assert_int_equal(pprof_gunzip(gz, n2, big_len + small_len, &out, &out_len, NULL), 0);
+    assert_int_equal(out_len, big_len + small_len);
+    st_free(out);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_gunzip(gz, n2, big_len + small_len - 1, &out, &out_len, &err),
+                     ST_ETOOBIG);
+    assert_non_null(strstr(err.msg, "max_decompressed_bytes"));
+    assert_null(out);
+
+    /* bytes after the last member that are not another member */
+    memcpy(gz + n2, "xyz", 3);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_gunzip(gz, n2 + 3, 1u << 30, &out, &out_len, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "trailing"));
+
+    /* a member of nothing; a limit of 0 takes it but refuses one byte */
+    size_t n0 = gzip_member(big, 0, gz);
+    assert_int_equal(pprof_gunzip(gz, n0, 0, &out, &out_len, NULL), 0);
+    assert_int_equal(out_len, 0);
+    assert_non_null(out);
+    st_free(out);
+    size_t n1 = gzip_member(big, 1, gz);
+    assert_int_equal(pprof_gunzip(gz, n1, 0, &out, &out_len, NULL), ST_ETOOBIG);
+
+    /* a trailer claiming 4 GiB: still the integrity error, not a limit or memory one */
+    size_t n3 = gzip_member(big, small_len, gz);
+    memset(gz + n3 - 4, 0xff, 4);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_gunzip(gz, n3, 1u << 20, &out, &out_len, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "gzip"));
+
+    /* a trailer claiming 10 bytes of a 300 000-byte member: the buffer grows,
+     * then the size check fails; under a smaller limit the limit is hit first */
+    n = gzip_member(big, big_len, gz);
+    st_put_u32le(gz + n - 4, 10);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "gzip"));
+    assert_int_equal(pprof_gunzip(gz, n, big_len - 1, &out, &out_len, NULL), ST_ETOOBIG);
+
+    /* a flipped bit in the data */
+    n = gzip_member(big, big_len, gz);
+    gz[n / 2] ^= 0x10;
+    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, NULL), ST_EINVAL);
+
+    free(gz);
+    free(big);
+}
+
+/* Every allocation of a gunzip may fail: ST_ENOMEM, nothing leaked. Two
+ * members whose last trailer is too small make it regrow its buffer. */
+static void test_gunzip_alloc_failures(void **state)
+{
+    (void)state;
+    size_t len = 200000;
+    uint8_t *raw = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        raw[i] = (uint8_t)((i * 2654435761u) >> 11 ^ i / 5);
+    uint8_t *gz = malloc(2 * (compressBound(len) + 64));
+    size_t n = gzip_member(raw, len, gz);
+    n += gzip_member(raw, 100, gz + n);
+    size_t base = st_alloc_in_use();
+    for (uint64_t k = 1;; k++) {
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        struct st_errctx err;
+        st_errctx_init(&err);
+        uint64_t f0 = st_alloc_failures();
+        st_alloc_fail_at(k, 0);
+        int rc = pprof_gunzip(gz, n, 1u << 30, &out, &out_len, &err);
+        st_alloc_fail_at(0, 0);
+        bool injected = st_alloc_failures() != f0;
+        if (rc == 0) {
+            assert_int_equal(out_len, len + 100);
+            assert_memory_equal(out, raw, len);
+            assert_memory_equal(out + len, raw, 100);
+            st_free(out);
+        } else {
+            assert_int_equal(rc, ST_ENOMEM);
+            assert_null(out);
+            assert_non_null(strstr(err.msg, "memory"));
+        }
+        assert_int_equal(st_alloc_in_use(), base);
+        if (!injected) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+    }
+    free(gz);
+    free(raw);
+}
+
+/* ---- hand-written pprof wire bytes -------------------------------------------------------- */
+
+struct pbw {
+    uint8_t b[1024];
+    size_t n;
+};
+
+static void pbw_varint(struct pbw *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        w->b[w->n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    w->b[w->n++] = (uint8_t)v;
+}
+
+static void pbw_uint(struct pbw *w, uint32_t field, uint64_t v)
+{
+    pbw_varint(w, (uint64_t)field << 3);
+    pbw_varint(w, v);
+}
+
+static void pbw_bytes(struct pbw *w, uint32_t field, const void *p, size_t len)
+{
+    pbw_varint(w, (uint64_t)field << 3 | 2);
+    pbw_varint(w, len);
+    memcpy(w->b + w->n, p, len);
+    w->n += len;
+}
+
+static void pbw_msg(struct pbw *w, uint32_t field, const struct pbw *m)
+{
+    pbw_bytes(w, field, m->b, m->n);
+}
+
+/* Function id i names string i ("main", "f2", "f3"); location ids 1, 2 and
+ * 200 (a two-byte varint) each have one line of function 1, 2, 3. The sample
+ * comes first and the string table last: pass 2 reads them in one walk. */
+static void build_split_ids_profile(struct pbw *w, bool truncate_ids)
+{
+    static const char *strs[] = {"", "main", "f2", "f3", "samples", "count"};
+    static const uint64_t loc_ids[] = {1, 2, 200};
+    struct pbw m;
+    w->n = 0;
+
+    /* sample: location ids [200] packed, 2 unpacked, [1] packed: leaf first */
+    memset(&m, 0, sizeof(m));
+    uint8_t packed200[2] = {0xc8, 0x01};
+    if (truncate_ids)
+        pbw_bytes(&m, 1, packed200, 1);
+    else
+        pbw_bytes(&m, 1, packed200, 2);
+    pbw_uint(&m, 1, 2);
+    uint8_t packed1[1] = {1};
+    pbw_bytes(&m, 1, packed1, 1);
+    uint8_t val[1] = {7};
+    pbw_bytes(&m, 2, val, 1);
+    pbw_msg(w, 2, &m);
+
+    for (int i = 0; i < 3; i++) {
+        struct pbw line;
+        memset(&line, 0, sizeof(line));
+        pbw_uint(&line, 1, (uint64_t)i + 1);
+        pbw_uint(&line, 2, 10 + (uint64_t)i);
+        memset(&m, 0, sizeof(m));
+        pbw_uint(&m, 1, loc_ids[i]);
+        pbw_msg(&m, 4, &line);
+        pbw_msg(w, 4, &m);
+    }
+    for (int i = 0; i < 3; i++) {
+        memset(&m, 0, sizeof(m));
+        pbw_uint(&m, 1, (uint64_t)i + 1);
+        pbw_uint(&m, 2, (uint64_t)i + 1);
+        pbw_msg(w, 5, &m);
+    }
+    memset(&m, 0, sizeof(m));
+    pbw_uint(&m, 1, 4);
+    pbw_uint(&m, 2, 5);
+    pbw_msg(w, 1, &m);
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        pbw_bytes(w, 6, strs[i], strlen(strs[i]));
+}
+
+static const char *node_function_name(const struct symtab *t, uint32_t node, uint32_t *parent)
+{
+    uint32_t loc;
+    struct sym_location sl;
+    size_t len;
+    symtab_stack_node(t, node, parent, &loc);
+    symtab_location(t, loc, &sl);
+    assert_int_equal(sl.n_lines, 1);
+    return symtab_string(t, symtab_function(t, sl.lines[0].function)->name, &len);
+}
+
+static void test_split_location_ids(void **state)
+{
+    (void)state;
+    struct pbw w;
+    struct pprof_profile *p;
+    struct st_errctx err;
+    build_split_ids_profile(&w, false);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_parse(&p, w.b, w.n, NULL, &err), 0);
+    assert_int_equal(pprof_profile_n_entries(p), 1);
+    assert_int_equal(pprof_profile_total(p, 0), 7);
+    /* one chain, root first: main (1) -> f2 (2) -> f3 (3, the leaf) */
+    const struct symtab *t = pprof_profile_symbols(p);
+    assert_int_equal(symtab_n_stack_nodes(t), 4);
+    uint32_t parent;
+    assert_string_equal(node_function_name(t, 3, &parent), "f3");
+    assert_int_equal(parent, 2);
+    assert_string_equal(node_function_name(t, 2, &parent), "f2");
+    assert_int_equal(parent, 1);
+    assert_string_equal(node_function_name(t, 1, &parent), "main");
+    assert_int_equal(parent, 0);
+    pprof_profile_free(p);
+
+    /* a packed id cut in the middle of its varint */
+    build_split_ids_profile(&w, true);
+    st_errctx_init(&err);
+    assert_int_equal(pprof_parse(&p, w.b, w.n, NULL, &err), ST_EINVAL);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "sample.location_id is malformed"));
+
+    /* string_table[0] is checked wherever the strings sit in the body */
+    build_split_ids_profile(&w, false);
+    struct pbw bad;
+    memset(&bad, 0, sizeof(bad));
+    pbw_bytes(&bad, 6, "x", 1);
+    memcpy(bad.b + bad.n, w.b, w.n);
+    bad.n += w.n;
+    st_errctx_init(&err);
+    assert_int_equal(pprof_parse(&p, bad.b, bad.n, NULL, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "string_table[0] is not empty"));
+}
+
 /* ---- tests: multipart ------------------------------------------------------------------- */
 
 static int mp(const char *body, const char *ct, struct multipart_part *parts, size_t cap,
@@ -888,6 +1173,9 @@ int main(void)
         cmocka_unit_test(test_push),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_gzip_bomb),
+        cmocka_unit_test(test_gunzip_size_hint),
+        cmocka_unit_test(test_gunzip_alloc_failures),
+        cmocka_unit_test(test_split_location_ids),
         cmocka_unit_test(test_multipart),
         cmocka_unit_test(test_multipart_prev_profile),
         cmocka_unit_test(test_folded),

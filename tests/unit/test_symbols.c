@@ -1,6 +1,7 @@
 /*
  * test_symbols.c: profile symbol tables: interning, id 0 reservations, the
- * stack prefix tree, merging, the encoding's round trip, the decoder's
+ * stack prefix tree, merging (all of a table, or the stacks rows name),
+ * reserving room, the encoding's round trip, the decoder's
  * handling of truncated, corrupted and crafted bytes, allocation failure,
  * and (informational) encoded bytes per unique stack on Zipf-like stacks.
  */
@@ -1125,6 +1126,246 @@ static void test_alloc_failures_merge_encode_decode(void **state)
     symtab_free(dst0);
 }
 
+/* Some of src's node ids, with repeats and the root, as a row column would
+ * name them. */
+static size_t pick_stacks(const struct symtab *src, uint64_t seed, int64_t *ids, size_t n)
+{
+    uint64_t r = seed;
+    uint32_t nn = (uint32_t)symtab_n_stack_nodes(src);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = i % 7 == 3 && i > 0 ? ids[i - 1] : (int64_t)rng_below(&r, nn);
+    ids[n / 2] = 0;
+    return n;
+}
+
+/* A merge_stacks map: named ids (and the root) map to dst nodes spelling the
+ * same stack, every other entry is UINT32_MAX; dst's nodes from first_new on
+ * all lie on the paths of named stacks (nothing else was merged). */
+static void assert_merged_stacks(const struct symtab *src, const int64_t *ids, size_t n,
+                                 const struct symtab *dst, const uint32_t *map, size_t first_new)
+{
+    size_t ns = symtab_n_stack_nodes(src), nd = symtab_n_stack_nodes(dst);
+    bool *named = calloc(ns, sizeof(*named)), *on_path = calloc(nd, sizeof(*on_path));
+    assert_non_null(named);
+    assert_non_null(on_path);
+    named[0] = true;
+    for (size_t k = 0; k < n; k++)
+        named[ids[k]] = true;
+    for (uint32_t i = 0; i < ns; i++) {
+        if (!named[i]) {
+            assert_int_equal(map[i], UINT32_MAX);
+            continue;
+        }
+        assert_true(map[i] < nd);
+        assert_stack_content_eq(src, i, dst, map[i]);
+        for (uint32_t x = map[i]; x != 0; symtab_stack_node(dst, x, &x, NULL))
+            on_path[x] = true;
+    }
+    assert_int_equal(map[0], 0);
+    for (size_t i = first_new; i < nd; i++)
+        assert_true(on_path[i]);
+    free(named);
+    free(on_path);
+}
+
+static void test_merge_stacks(void **state)
+{
+    (void)state;
+    struct symtab *a = build(1, 600), *b = build(2, 600);
+    struct symtab *a0 = roundtrip(a);
+    size_t na_nodes = symtab_n_stack_nodes(a);
+    int64_t ids[60];
+    size_t n = pick_stacks(b, 5, ids, 60);
+    uint32_t *map;
+    assert_int_equal(symtab_merge_stacks(a, b, ids, n, &map), 0);
+    full_walk(a);
+    assert_merged_stacks(b, ids, n, a, map, na_nodes);
+    /* a's old entries kept their ids and content. */
+    for (uint32_t i = 0; i < na_nodes; i++) {
+        uint32_t p0, l0, p1, l1;
+        symtab_stack_node(a0, i, &p0, &l0);
+        symtab_stack_node(a, i, &p1, &l1);
+        assert_int_equal(p0, p1);
+        assert_int_equal(l0, l1);
+    }
+    for (uint32_t i = 0; i < symtab_n_locations(a0); i++)
+        assert_true(loc_content_eq(a0, i, a, i));
+    /* Fewer nodes than a full merge, which holds every stack named. */
+    struct symtab *full = roundtrip(a0);
+    uint32_t *fmap;
+    assert_int_equal(symtab_merge(full, b, &fmap), 0);
+    assert_true(symtab_n_stack_nodes(a) < symtab_n_stack_nodes(full));
+    st_free(fmap);
+
+    /* Again: nothing new, the same nodes. */
+    size_t nn = symtab_n_stack_nodes(a);
+    uint32_t *map2;
+    assert_int_equal(symtab_merge_stacks(a, b, ids, n, &map2), 0);
+    assert_int_equal(symtab_n_stack_nodes(a), nn);
+    assert_memory_equal(map2, map, symtab_n_stack_nodes(b) * sizeof(*map));
+    st_free(map2);
+    st_free(map);
+
+    /* From and into decoded tables (maps built lazily, no stack cache). */
+    struct symtab *db = roundtrip(b), *da = roundtrip(a0);
+    assert_int_equal(symtab_merge_stacks(da, db, ids, n, &map), 0);
+    full_walk(da);
+    assert_merged_stacks(db, ids, n, da, map, na_nodes);
+    st_free(map);
+
+    /* No stacks named: the tables merge, only the root maps. */
+    struct symtab *e;
+    assert_int_equal(symtab_new(&e), 0);
+    assert_int_equal(symtab_merge_stacks(e, b, NULL, 0, &map), 0);
+    assert_int_equal(symtab_n_stack_nodes(e), 1);
+    assert_int_equal(symtab_n_locations(e), symtab_n_locations(b));
+    assert_merged_stacks(b, ids, 0, e, map, 1);
+    st_free(map);
+
+    /* Bad arguments change nothing. */
+    size_t ne = symtab_n_strings(e);
+    int64_t bad[2] = {1, (int64_t)symtab_n_stack_nodes(b)};
+    uint32_t sentinel;
+    map = &sentinel; /* must come back NULL */
+    assert_int_equal(symtab_merge_stacks(e, b, bad, 2, &map), ST_EINVAL);
+    assert_null(map);
+    bad[1] = -1;
+    assert_int_equal(symtab_merge_stacks(e, b, bad, 2, &map), ST_EINVAL);
+    assert_int_equal(symtab_merge_stacks(e, b, NULL, 1, &map), ST_EINVAL);
+    assert_int_equal(symtab_merge_stacks(e, e, ids, 0, &map), ST_EINVAL);
+    assert_int_equal(symtab_merge_stacks(e, b, ids, n, NULL), ST_EINVAL);
+    assert_int_equal(symtab_n_strings(e), ne);
+    assert_int_equal(symtab_n_stack_nodes(e), 1);
+
+    symtab_free(e);
+    symtab_free(da);
+    symtab_free(db);
+    symtab_free(full);
+    symtab_free(a0);
+    symtab_free(a);
+    symtab_free(b);
+}
+
+static void test_alloc_failures_merge_stacks(void **state)
+{
+    (void)state;
+    struct symtab *src = build(21, 500), *dst0 = build(22, 300);
+    int64_t ids[40];
+    size_t n = pick_stacks(src, 9, ids, 40);
+    size_t base = st_alloc_in_use();
+    for (uint64_t k = 1;; k++) {
+        struct symtab *dst = roundtrip(dst0);
+        size_t first_new = symtab_n_stack_nodes(dst);
+        uint32_t *map = NULL;
+        uint64_t f0 = st_alloc_failures();
+        st_alloc_fail_at(k, 0);
+        int rc = symtab_merge_stacks(dst, src, ids, n, &map);
+        st_alloc_fail_at(0, 0);
+        bool injected = st_alloc_failures() != f0;
+        assert_true(rc == 0 || rc == ST_ENOMEM);
+        if (rc != 0) {
+            assert_null(map);
+            /* dst is consistent, round-trips and still merges. */
+            full_walk(dst);
+            struct symtab *d = roundtrip(dst);
+            assert_tables_equal(dst, d);
+            symtab_free(d);
+            assert_int_equal(symtab_merge_stacks(dst, src, ids, n, &map), 0);
+        }
+        assert_merged_stacks(src, ids, n, dst, map, first_new);
+        st_free(map);
+        symtab_free(dst);
+        assert_int_equal(st_alloc_in_use(), base);
+        if (!injected) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+    }
+    symtab_free(src);
+    symtab_free(dst0);
+}
+
+/* The counts of all of t's tables (excluding nothing: an upper bound). */
+static struct symtab_counts counts_of(const struct symtab *t)
+{
+    struct symtab_counts c = {.strings = symtab_n_strings(t),
+                              .functions = symtab_n_functions(t),
+                              .mappings = symtab_n_mappings(t),
+                              .locations = symtab_n_locations(t),
+                              .stack_nodes = symtab_n_stack_nodes(t)};
+    for (uint32_t i = 0; i < c.strings; i++) {
+        size_t len;
+        symtab_string(t, i, &len);
+        c.str_bytes += len;
+    }
+    for (uint32_t i = 0; i < c.locations; i++) {
+        struct sym_location l;
+        symtab_location(t, i, &l);
+        c.lines += l.n_lines;
+    }
+    return c;
+}
+
+/* Adds within a reservation never grow a table; a failed reservation leaves
+ * the content as it was. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    struct symtab *src = build(31, 800), *t, *plain;
+    struct symtab_counts c = counts_of(src);
+    uint32_t *map;
+    /* A full merge adds no stacks through the cache: symtab_mem_bytes is
+     * the tables and their maps alone. */
+    assert_int_equal(symtab_new(&t), 0);
+    assert_int_equal(symtab_reserve(t, &c), 0);
+    size_t reserved = symtab_mem_bytes(t);
+    assert_int_equal(symtab_merge(t, src, &map), 0);
+    st_free(map);
+    assert_int_equal(symtab_mem_bytes(t), reserved);
+    assert_tables_equal(t, src);
+    /* ...where an unreserved table grows. */
+    assert_int_equal(symtab_new(&plain), 0);
+    size_t small = symtab_mem_bytes(plain);
+    assert_int_equal(symtab_merge(plain, src, &map), 0);
+    st_free(map);
+    assert_true(symtab_mem_bytes(plain) > small);
+    symtab_free(plain);
+    symtab_free(t);
+
+    /* On a decoded table reserve builds the maps: adding src again dedups. */
+    struct symtab *d = roundtrip(src);
+    assert_int_equal(symtab_reserve(d, &c), 0);
+    assert_int_equal(symtab_merge(d, src, &map), 0);
+    for (uint32_t i = 0; i < symtab_n_stack_nodes(src); i++)
+        assert_int_equal(map[i], i);
+    st_free(map);
+    assert_tables_equal(d, src);
+    symtab_free(d);
+
+    assert_int_equal(symtab_reserve(NULL, &c), ST_EINVAL);
+    size_t base = st_alloc_in_use();
+    for (uint64_t k = 1;; k++) {
+        struct symtab *r = roundtrip(src);
+        uint64_t f0 = st_alloc_failures();
+        st_alloc_fail_at(k, 0);
+        int rc = symtab_reserve(r, &c);
+        st_alloc_fail_at(0, 0);
+        bool injected = st_alloc_failures() != f0;
+        assert_true(rc == 0 || rc == ST_ENOMEM);
+        assert_tables_equal(r, src);
+        assert_int_equal(symtab_merge(r, src, &map), 0);
+        st_free(map);
+        assert_tables_equal(r, src);
+        symtab_free(r);
+        assert_int_equal(st_alloc_in_use(), base);
+        if (!injected) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+    }
+    symtab_free(src);
+}
+
 /* ---- informational: bytes per unique stack ---- */
 
 /*
@@ -1263,6 +1504,9 @@ int main(void)
         cmocka_unit_test(test_truncation_and_corruption),
         cmocka_unit_test(test_alloc_failures_adds),
         cmocka_unit_test(test_alloc_failures_merge_encode_decode),
+        cmocka_unit_test(test_merge_stacks),
+        cmocka_unit_test(test_alloc_failures_merge_stacks),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_bytes_per_unique_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
