@@ -37,6 +37,15 @@
  *               | PFOR(m = n-2) of (v[i]-v[i-1]) - (v[i-1]-v[i-2]) (n>=3) |
  *   DICT   (7)  | u8 7 | uvarint nd (1..n) | svarint d[0] | nd-1 x uvarint d[k]-d[k-1] |
  *               | u8 w | bitpack(n indexes, w) |  indexes < nd, d ascending
+ *   RUNS   (10) | u8 10 | u8 mode (0 offset, 1 delta) | uvarint n_runs (1..n) |
+ *               | 4 x { uvarint len, int stream of n_runs values }: run lengths,
+ *               |   copy distances, first values, scales |
+ *               | int stream (to the end): residuals of the runs not copied |
+ *               value i >= 1 of run k: first + scale * q_i (offset) or the
+ *               previous value + scale * q_i (delta); a run with copy
+ *               distance d >= 1 reuses run k - d's residuals (same length);
+ *               nested streams are never RUNS. Offered by the segment writer
+ *               (enc_i64_encode_runs), which knows the runs.
  *
  *   PFOR(m): m values in miniblocks of 64; miniblock k has a reference r_k
  *   and a width w_k; value i of it is x = r_k + g * q (mod 2^64) where q is
@@ -82,6 +91,12 @@
  * progressions (vector stores). Counters are DELTA with per-miniblock widths
  * of 0-4 bits, so a slow series next to a fast one pays its own width.
  *
+ * RUNS picks deltas when every run is non-decreasing, else offsets, and
+ * scales runs by the gcd of their differences when a quarter of the runs of
+ * 3+ rows have one above 1 (CPU time in sampling periods): one encode, no
+ * trial of the four variants (trying all four cost 2x the flush time and
+ * gained nothing measurable on the bench workloads).
+ *
  * Decisions not taken:
  *  - Gorilla-style variable-length bit codes for delta-of-delta: branchy to
  *    decode (8-20 ns/sample in Prometheus) and opaque to zstd.
@@ -103,9 +118,11 @@
  */
 #include "enc.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "bitpack.h"
 #include "util/st_alloc.h"
@@ -143,6 +160,16 @@ const char *enc_name(uint8_t enc)
         return "float_dec";
     case ENC_FLOAT_XOR:
         return "float_xor";
+    case ENC_RUNS:
+        return "runs";
+    case ENC_REF:
+        return "ref";
+    case ENC_ATTRS:
+        return "attrs";
+    case ENC_HEX:
+        return "hex";
+    case ENC_MAP:
+        return "map";
     default:
         return "unknown";
     }
@@ -165,15 +192,22 @@ static inline uint64_t zz(uint64_t s)
     return (s << 1) ^ (0 - (s >> 63));
 }
 
-/* Widths the encoder may choose (the decoder accepts all of 0..64). */
-static const bool pfor_width_ok[65] = {
+/* Widths the encoder may choose (the decoder accepts all of 0..64): byte
+ * aligned by default (ENC_WIDTHS_ALIGNED), any with ENC_WIDTHS_EXACT. */
+static const bool pfor_width_aligned[65] = {
     [0] = true,  [1] = true,  [2] = true,  [4] = true,  [8] = true,  [16] = true,
     [24] = true, [32] = true, [40] = true, [48] = true, [56] = true, [64] = true,
 };
 
-static inline unsigned pfor_width_up(unsigned w)
+/* NULL: every width */
+static inline const bool *width_table(enum enc_widths w)
 {
-    while (!pfor_width_ok[w])
+    return w == ENC_WIDTHS_EXACT ? NULL : pfor_width_aligned;
+}
+
+static inline unsigned pfor_width_up(unsigned w, const bool *ok)
+{
+    while (ok != NULL && !ok[w])
         w++;
     return w;
 }
@@ -302,6 +336,7 @@ struct pfor_plan {
 };
 
 struct pfor_scratch {
+    const bool *ok; /* widths allowed */
     uint64_t *t; /* m */
     uint64_t *r; /* nmb */
     uint8_t *w;  /* nmb */
@@ -318,7 +353,7 @@ struct mb_choice {
     unsigned w;
 };
 
-static struct mb_choice mb_cost(const uint64_t *t, size_t cnt, uint64_t r)
+static struct mb_choice mb_cost(const uint64_t *t, size_t cnt, uint64_t r, const bool *ok)
 {
     /* pass 1: the widest positive and negative value and the negatives */
     uint64_t or_pos = 0, or_neg = 0;
@@ -352,12 +387,12 @@ static struct mb_choice mb_cost(const uint64_t *t, size_t cnt, uint64_t r)
     /* width 64 holds any value: no exceptions, negative or not */
     struct mb_choice best = {bitpack_len(cnt, 64), 0, 64};
     size_t exc = n_neg;
-    for (unsigned w = pfor_width_up(maxb) < 64 ? pfor_width_up(maxb) : 63;; w--) {
+    for (unsigned w = pfor_width_up(maxb, ok) < 64 ? pfor_width_up(maxb, ok) : 63;; w--) {
         if (w < maxb)
             exc += pos[w + 1];
         if (exc > cnt / 2 && w < maxb)
             break;
-        if (pfor_width_ok[w]) {
+        if (ok == NULL || ok[w]) {
             size_t cost = bitpack_len(cnt, w);
             for (unsigned b = w + 1; b <= maxb; b++)
                 cost += pos[b] * (1 + vlen_bits(b - w + 1));
@@ -444,7 +479,7 @@ static void pfor_plan_make(const uint64_t *x, size_t m, struct pfor_scratch *s,
             if ((c == 1 && cand[1] == cand[0]) || (c == 2 && (cand[2] == cand[0] ||
                                                               cand[2] == cand[1])))
                 continue;
-            struct mb_choice ch = mb_cost(t, cnt, cand[c]);
+            struct mb_choice ch = mb_cost(t, cnt, cand[c], s->ok);
             ch.bytes += svarint_len(xmin + g * cand[c] - prev_x);
             if (ch.bytes < best.bytes) {
                 best = ch;
@@ -476,7 +511,7 @@ static void pfor_plan_make(const uint64_t *x, size_t m, struct pfor_scratch *s,
  * from the sampled values), to skip the full plan when another candidate is
  * far smaller (timestamps: FOR never wins against DELTA).
  */
-static size_t pfor_estimate(const uint64_t *x, size_t m)
+static size_t pfor_estimate(const uint64_t *x, size_t m, const bool *ok)
 {
     size_t nmb = (m + PFOR_MB - 1) / PFOR_MB, sampled = 0, bytes = 0;
     uint64_t mn = x[0], g = 0, t[PFOR_MB];
@@ -494,7 +529,7 @@ static size_t pfor_estimate(const uint64_t *x, size_t m)
             t[i] = exact_div_u(x[off + i] - mn, ed);
             lo = t[i] < lo ? t[i] : lo;
         }
-        bytes += mb_cost(t, cnt, lo).bytes + 2;
+        bytes += mb_cost(t, cnt, lo, ok).bytes + 2;
         sampled++;
     }
     return bytes * nmb / sampled;
@@ -980,11 +1015,12 @@ struct dict_build {
     int64_t *slot_v;  /* open addressing, 1 << bits slots */
     uint16_t *slot_i; /* sorted index + 1, 0 = empty */
     unsigned bits;
+    const bool *ok; /* widths allowed */
 };
 
-static unsigned dict_width(size_t nd)
+static unsigned dict_width(size_t nd, const bool *ok)
 {
-    return pfor_width_up(bitpack_width(nd - 1));
+    return pfor_width_up(bitpack_width(nd - 1), ok);
 }
 
 static inline size_t dict_find(const struct dict_build *d, int64_t v)
@@ -1013,7 +1049,8 @@ static bool dict_collect(struct dict_build *d, const int64_t *v, size_t n, size_
             continue;
         if (d->nd >= limit)
             return false;
-        if ((d->nd & (d->nd - 1)) == 0 && d->nd + bitpack_len(n, dict_width(d->nd + 1)) >= budget)
+        if ((d->nd & (d->nd - 1)) == 0 &&
+            d->nd + bitpack_len(n, dict_width(d->nd + 1, d->ok)) >= budget)
             return false;
         d->slot_v[h] = v[i];
         d->vals[d->nd++] = v[i];
@@ -1044,7 +1081,7 @@ static int write_dict(const struct dict_build *d, const int64_t *v, size_t n, ui
         rc = st_buf_put_svarint(out, d->vals[0]);
     for (size_t k = 1; rc == 0 && k < d->nd; k++)
         rc = st_buf_put_uvarint(out, (uint64_t)d->vals[k] - (uint64_t)d->vals[k - 1]);
-    unsigned w = dict_width(d->nd);
+    unsigned w = dict_width(d->nd, d->ok);
     if (rc == 0)
         rc = st_buf_put_u8(out, (uint8_t)w);
     size_t nb = bitpack_len(n, w);
@@ -1087,6 +1124,63 @@ static int write_varint(const int64_t *v, size_t n, struct st_buf *out)
 }
 
 int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_out)
+{
+    return enc_i64_encode_w(v, n, ENC_WIDTHS_ALIGNED, out, enc_out);
+}
+
+bool enc_has_widths(uint8_t enc)
+{
+    return enc == ENC_FOR || enc == ENC_DELTA || enc == ENC_DOD || enc == ENC_DICT;
+}
+
+/* Order-0 entropy of p[0..len) in bytes: about what zstd's Huffman stage
+ * makes of a stream in which it finds no repeats. */
+static double entropy_bytes(const uint8_t *p, size_t len)
+{
+    uint32_t h[256] = {0};
+    double bits = 0;
+    for (size_t i = 0; i < len; i++)
+        h[p[i]]++;
+    for (int c = 0; c < 256; c++)
+        if (h[c])
+            bits -= (double)h[c] * log2((double)h[c] / (double)len);
+    return bits / 8;
+}
+
+static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_buf *out,
+                         uint8_t *enc_out);
+
+int enc_i64_encode_w(const int64_t *v, size_t n, enum enc_widths widths, struct st_buf *out,
+                     uint8_t *enc_out)
+{
+    if (widths != ENC_WIDTHS_AUTO)
+        return encode_widths(v, n, width_table(widths), out, enc_out);
+    /* exact widths when their stream is smaller than what entropy coding
+     * would make of the aligned one */
+    size_t mark = out->len;
+    struct st_buf exact;
+    uint8_t enc_exact;
+    int rc = encode_widths(v, n, pfor_width_aligned, out, enc_out);
+    /* under a byte per value the widths are 0-4 bits and exact ones gain
+     * little: skip the second encode */
+    if (rc || out->len - mark < 512 || out->len - mark < n)
+        return rc;
+    st_buf_init(&exact, ST_BUF_UNLIMITED);
+    rc = encode_widths(v, n, NULL, &exact, &enc_exact);
+    if (rc == 0 && entropy_bytes(exact.data, exact.len) <
+                       entropy_bytes(out->data + mark, out->len - mark)) {
+        out->len = mark;
+        rc = st_buf_append(out, exact.data, exact.len);
+        *enc_out = enc_exact;
+    }
+    st_buf_release(&exact);
+    if (rc)
+        out->len = mark;
+    return rc;
+}
+
+static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_buf *out,
+                         uint8_t *enc_out)
 {
     int rc = 0;
     size_t mark = out->len;
@@ -1134,9 +1228,11 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
     }
     uint64_t *seq = (uint64_t *)(void *)mem;
     struct pfor_scratch s = {
+        .ok = ok,
         .t = seq + n,
         .r = seq + 2 * n,
     };
+    dict.ok = s.ok;
     dict.vals = (int64_t *)(s.r + nmb);
     dict.slot_v = dict.vals + limit;
     s.w = mem + words * sizeof(uint64_t);
@@ -1155,7 +1251,7 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
     cost[C_DELTA] = head + (use_grid ? grid.bytes : plan.bytes);
 
     /* a sampled estimate decides whether the full plan is worth making */
-    if (n < 16 * PFOR_MB || pfor_estimate(x, n) < cost[C_DELTA] / 2 * 3) {
+    if (n < 16 * PFOR_MB || pfor_estimate(x, n, s.ok) < cost[C_DELTA] / 2 * 3) {
         pfor_plan_make(x, n, &s, &plan);
         cost[C_FOR] = 1 + plan.bytes;
     }
@@ -1166,7 +1262,7 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
         size_t best_so_far = cost[C_DELTA] < cost[C_FOR] ? cost[C_DELTA] : cost[C_FOR];
         head += uvarint_len(zz(seq[0]));
         diff_u64(seq, n - 1, seq);
-        if (n < 16 * PFOR_MB || pfor_estimate(seq, n - 2) < best_so_far / 2 * 3) {
+        if (n < 16 * PFOR_MB || pfor_estimate(seq, n - 2, s.ok) < best_so_far / 2 * 3) {
             pfor_plan_make(seq, n - 2, &s, &plan);
             cost[C_DOD] = head + plan.bytes;
         }
@@ -1178,7 +1274,7 @@ int enc_i64_encode(const int64_t *v, size_t n, struct st_buf *out, uint8_t *enc_
     /* DICT takes at least a bit per index */
     if (limit >= 2 && best_so_far > bitpack_len(n, 1) &&
         dict_collect(&dict, v, n, limit, best_so_far))
-        cost[C_DICT] = 2 + dict_values_len(&dict) + bitpack_len(n, dict_width(dict.nd));
+        cost[C_DICT] = 2 + dict_values_len(&dict) + bitpack_len(n, dict_width(dict.nd, dict.ok));
 
     int best = C_PLAIN;
     for (int c = 0; c < C_N; c++)
@@ -1236,6 +1332,198 @@ out:
     st_free(mem);
     if (rc)
         out->len = mark;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ RUNS */
+
+/*
+ * RUNS: the rows come in runs (the writer's sort key prefix: one trace, one
+ * profile); within a run, values are coded against the run's first value
+ * (mode RUNS_OFFSET: v[i] - v[0]) or the previous value (RUNS_DELTA), divided
+ * by the run's scale g (the gcd of those differences, or 1 when scaling is
+ * off). A run whose length and scaled residuals equal an earlier run's is a
+ * copy and stores no residuals: the count and CPU-time columns of one
+ * profile, or the stack ids of its two sample types, are the same run
+ * scaled by the sampling period.
+ */
+#define RUNS_OFFSET 0
+#define RUNS_DELTA 1
+#define RUNS_MAX_G ((uint64_t)1 << 62)
+
+struct runs_plan {
+    const int64_t *v;
+    const uint32_t *len;
+    size_t n, n_runs;
+    int64_t *res;     /* n: residuals of every run (run k at off[k], len[k] - 1 values) */
+    size_t *off;      /* n_runs */
+    int64_t *copy;    /* n_runs: 0 or distance back to the run copied */
+    int64_t *first;   /* n_runs */
+    int64_t *scale;   /* n_runs */
+    int64_t *kept;    /* n: residuals of the runs that are not copies */
+    size_t n_kept;
+    uint32_t *slot;   /* copy-detection hash table, run index + 1 */
+    unsigned bits;
+};
+
+static uint64_t abs_u64(int64_t x)
+{
+    return x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+}
+
+static void runs_residuals(struct runs_plan *p, int mode, bool scaled)
+{
+    size_t at = 0;
+    for (size_t k = 0; k < p->n_runs; k++) {
+        const int64_t *x = p->v + at;
+        size_t m = p->len[k];
+        int64_t *r = p->res + at - k; /* run k's residuals start after k fewer slots */
+        uint64_t g = 0;
+        p->off[k] = at - k;
+        p->first[k] = x[0];
+        for (size_t i = 1; i < m; i++) {
+            r[i - 1] = (int64_t)((uint64_t)x[i] - (uint64_t)(mode == RUNS_DELTA ? x[i - 1] : x[0]));
+            if (scaled && g != 1)
+                g = gcd_u64(g, abs_u64(r[i - 1]));
+        }
+        if (g == 0 || g > RUNS_MAX_G)
+            g = 1;
+        if (g > 1)
+            for (size_t i = 0; i + 1 < m; i++)
+                r[i] /= (int64_t)g; /* exact: g divides every r[i], and g >= 2 */
+        p->scale[k] = (int64_t)g;
+        at += m;
+    }
+}
+
+static void runs_copies(struct runs_plan *p)
+{
+    size_t mask = ((size_t)1 << p->bits) - 1;
+    memset(p->slot, 0, ((size_t)1 << p->bits) * sizeof(p->slot[0]));
+    p->n_kept = 0;
+    for (size_t k = 0; k < p->n_runs; k++) {
+        const int64_t *r = p->res + p->off[k];
+        size_t m = p->len[k] - 1;
+        uint64_t h = XXH3_64bits(r, m * sizeof(*r)) ^ (m * 0x9E3779B97F4A7C15ull);
+        size_t s = (size_t)(h >> (64 - p->bits));
+        p->copy[k] = 0;
+        while (p->slot[s] != 0) {
+            size_t j = p->slot[s] - 1;
+            if (p->len[j] == p->len[k] && memcmp(p->res + p->off[j], r, m * sizeof(*r)) == 0) {
+                p->copy[k] = (int64_t)(k - j);
+                break;
+            }
+            s = (s + 1) & mask;
+        }
+        if (p->copy[k] != 0) {
+            p->slot[s] = (uint32_t)k + 1; /* the nearest copy source is the cheapest */
+            continue;
+        }
+        p->slot[s] = (uint32_t)k + 1;
+        memcpy(p->kept + p->n_kept, r, m * sizeof(*r));
+        p->n_kept += m;
+    }
+}
+
+/* Append uvarint length + an I64 stream of v[0..m). */
+static int put_sub_i64(struct st_buf *out, struct st_buf *tmp, const int64_t *v, size_t m,
+                       bool with_len)
+{
+    uint8_t enc;
+    st_buf_reset(tmp);
+    int rc = enc_i64_encode(v, m, tmp, &enc);
+    if (rc == 0 && with_len)
+        rc = st_buf_put_uvarint(out, tmp->len);
+    if (rc == 0)
+        rc = st_buf_append(out, tmp->data, tmp->len);
+    return rc;
+}
+
+static int runs_write(const struct runs_plan *p, int mode, struct st_buf *out, struct st_buf *tmp)
+{
+    int64_t *lens = p->kept + p->n_kept; /* spare room: n - n_kept >= n_runs */
+    for (size_t k = 0; k < p->n_runs; k++)
+        lens[k] = p->len[k];
+    int rc = st_buf_put_u8(out, ENC_RUNS);
+    if (rc == 0)
+        rc = st_buf_put_u8(out, (uint8_t)mode);
+    if (rc == 0)
+        rc = st_buf_put_uvarint(out, p->n_runs);
+    if (rc == 0)
+        rc = put_sub_i64(out, tmp, lens, p->n_runs, true);
+    if (rc == 0)
+        rc = put_sub_i64(out, tmp, p->copy, p->n_runs, true);
+    if (rc == 0)
+        rc = put_sub_i64(out, tmp, p->first, p->n_runs, true);
+    if (rc == 0)
+        rc = put_sub_i64(out, tmp, p->scale, p->n_runs, true);
+    if (rc == 0)
+        rc = put_sub_i64(out, tmp, p->kept, p->n_kept, false);
+    return rc;
+}
+
+int enc_i64_encode_runs(const int64_t *v, size_t n, const uint32_t *run_len, size_t n_runs,
+                        struct st_buf *out, uint8_t *enc_out)
+{
+    struct runs_plan p = {.v = v, .len = run_len, .n = n, .n_runs = n_runs};
+    struct st_buf tmp;
+    size_t total = 0, mark = out->len;
+    int rc = 0;
+
+    if (n == 0 || n_runs == 0 || n_runs > n || n > UINT32_MAX)
+        return ST_EINVAL;
+    for (size_t k = 0; k < n_runs; k++) {
+        if (run_len[k] == 0 || run_len[k] > n - total)
+            return ST_EINVAL;
+        total += run_len[k];
+    }
+    if (total != n)
+        return ST_EINVAL;
+    p.bits = 4;
+    while (((size_t)1 << p.bits) < 2 * n_runs)
+        p.bits++;
+    p.res = st_malloc(2 * n * sizeof(int64_t));
+    p.off = st_malloc(n_runs * sizeof(size_t));
+    p.copy = st_malloc(3 * n_runs * sizeof(int64_t));
+    p.slot = st_malloc(((size_t)1 << p.bits) * sizeof(uint32_t));
+    st_buf_init(&tmp, ST_BUF_UNLIMITED);
+    if (p.res == NULL || p.off == NULL || p.copy == NULL || p.slot == NULL) {
+        rc = ST_ENOMEM;
+        goto out;
+    }
+    p.kept = p.res + n;
+    p.first = p.copy + n_runs;
+    p.scale = p.first + n_runs;
+    /* sorted runs (start times in a trace, stack ids in a profile) take
+     * deltas, others offsets from the first value; scaling pays when runs
+     * share a divisor (CPU time in sampling periods), as seen in the gcds */
+    int mode = RUNS_DELTA;
+    for (size_t k = 0, at = 0; k < n_runs && mode == RUNS_DELTA; at += run_len[k++])
+        for (size_t i = at + 1; i < at + run_len[k]; i++)
+            if (v[i] < v[i - 1]) {
+                mode = RUNS_OFFSET;
+                break;
+            }
+    runs_residuals(&p, mode, true);
+    size_t multi = 0, scaled = 0;
+    for (size_t k = 0; k < n_runs; k++) {
+        multi += run_len[k] > 2;
+        scaled += run_len[k] > 2 && p.scale[k] > 1;
+    }
+    if (scaled * 4 <= multi)
+        runs_residuals(&p, mode, false);
+    runs_copies(&p);
+    rc = runs_write(&p, mode, out, &tmp);
+    if (rc)
+        out->len = mark;
+    if (rc == 0)
+        *enc_out = ENC_RUNS;
+out:
+    st_buf_release(&tmp);
+    st_free(p.res);
+    st_free(p.off);
+    st_free(p.copy);
+    st_free(p.slot);
     return rc;
 }
 
@@ -1388,6 +1676,97 @@ out:
     return rc;
 }
 
+/* A length-prefixed I64 sub-stream of m values (the last one has no prefix:
+ * it runs to the end of the stream). Sub-streams are never RUNS themselves,
+ * which bounds the recursion. */
+static int get_sub_i64(struct st_rd *r, int64_t *v, size_t m, bool with_len)
+{
+    uint64_t len = st_rd_left(r);
+    if (with_len && (rd_uv(r, &len) || len > st_rd_left(r)))
+        return ST_ECORRUPT;
+    if (len > 0 && r->p[r->off] == ENC_RUNS)
+        return ST_ECORRUPT;
+    int rc = enc_i64_decode(r->p + r->off, (size_t)len, v, m);
+    if (rc)
+        return rc;
+    r->off += (size_t)len;
+    return 0;
+}
+
+static int dec_runs(struct st_rd *r, int64_t *out, size_t n)
+{
+    uint8_t mode;
+    uint64_t n_runs;
+    int rc = 0;
+    if (st_rd_u8(r, &mode) || mode > RUNS_DELTA || rd_uv(r, &n_runs) || n_runs == 0 ||
+        n_runs > n)
+        return ST_ECORRUPT;
+    size_t nr = (size_t)n_runs;
+    int64_t *meta = st_malloc(4 * nr * sizeof(int64_t));
+    size_t *src = st_malloc(nr * sizeof(size_t));
+    int64_t *res = NULL;
+    if (meta == NULL || src == NULL) {
+        rc = ST_ENOMEM;
+        goto out;
+    }
+    int64_t *len = meta, *copy = meta + nr, *first = meta + 2 * nr, *scale = meta + 3 * nr;
+    if ((rc = get_sub_i64(r, len, nr, true)) != 0 || (rc = get_sub_i64(r, copy, nr, true)) != 0 ||
+        (rc = get_sub_i64(r, first, nr, true)) != 0 ||
+        (rc = get_sub_i64(r, scale, nr, true)) != 0)
+        goto out;
+    /* run lengths tile n; copies point back to a run of the same length;
+     * src[k] is where run k's residuals start in res */
+    size_t total = 0, n_res = 0;
+    for (size_t k = 0; k < nr; k++) {
+        if (len[k] <= 0 || (uint64_t)len[k] > n - total || copy[k] < 0 ||
+            (uint64_t)copy[k] > k || (copy[k] > 0 && len[k - (size_t)copy[k]] != len[k])) {
+            rc = ST_ECORRUPT;
+            goto out;
+        }
+        total += (size_t)len[k];
+        if (copy[k] > 0) {
+            src[k] = src[k - (size_t)copy[k]];
+        } else {
+            src[k] = n_res;
+            n_res += (size_t)len[k] - 1;
+        }
+    }
+    if (total != n) {
+        rc = ST_ECORRUPT;
+        goto out;
+    }
+    res = st_malloc((n_res ? n_res : 1) * sizeof(int64_t));
+    if (res == NULL) {
+        rc = ST_ENOMEM;
+        goto out;
+    }
+    if ((rc = get_sub_i64(r, res, n_res, false)) != 0)
+        goto out;
+    uint64_t *u = (uint64_t *)out;
+    size_t at = 0;
+    for (size_t k = 0; k < nr; k++) {
+        const int64_t *q = res + src[k];
+        uint64_t g = (uint64_t)scale[k], v0 = (uint64_t)first[k], acc = v0;
+        size_t m = (size_t)len[k];
+        u[at] = v0;
+        if (mode == RUNS_DELTA) {
+            for (size_t i = 1; i < m; i++) {
+                acc += g * (uint64_t)q[i - 1];
+                u[at + i] = acc;
+            }
+        } else {
+            for (size_t i = 1; i < m; i++)
+                u[at + i] = v0 + g * (uint64_t)q[i - 1];
+        }
+        at += m;
+    }
+out:
+    st_free(res);
+    st_free(src);
+    st_free(meta);
+    return rc;
+}
+
 int enc_i64_decode(const uint8_t *p, size_t len, int64_t *out, size_t n)
 {
     struct st_rd r;
@@ -1428,6 +1807,9 @@ int enc_i64_decode(const uint8_t *p, size_t len, int64_t *out, size_t n)
         break;
     case ENC_DICT:
         rc = dec_dict(&r, out, n);
+        break;
+    case ENC_RUNS:
+        rc = n > 0 ? dec_runs(&r, out, n) : ST_ECORRUPT;
         break;
     default:
         return ST_ECORRUPT;

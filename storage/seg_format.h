@@ -24,8 +24,14 @@
  *
  * Column block: the bytes written by enc.h (first byte = encoding id), then
  * compressed by codec.h (or stored as is when compression does not shrink
- * them, codec 0). Blocks are contiguous and in (group, column) order; their
- * offsets, lengths and xxh64 checksums are in the footer.
+ * them, codec 0). An ENC_REF or ENC_MAP block names an earlier column of the
+ * same group whose decoded values it needs.
+ *
+ * Blocks are contiguous and in (group, column) order; their offsets, lengths
+ * and xxh64 checksums are in the footer.
+ *
+ * Version 2 (this one) added the encodings RUNS, REF, MAP, ATTRS, HEX and
+ * BYTES RLE; version-1 files are ST_EUNSUPPORTED (none was ever released).
  *
  * Trailer (32 bytes, at file_size - 32):
  *     0  u32    footer_len      stored (possibly compressed) footer bytes
@@ -66,7 +72,7 @@
 
 #define SEG_MAGIC "\x89STRSEG\n"
 #define SEG_MAGIC_LEN 8
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u
 
 #define SEG_HEADER_LEN 16
 #define SEG_TRAILER_LEN 32

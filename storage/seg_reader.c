@@ -38,6 +38,10 @@
  * versions (an intact file of another version is ST_EUNSUPPORTED, a
  * header/trailer mismatch is corruption); then everything else.
  *
+ * Reading an ENC_REF or ENC_MAP block (parent span ids, resources) first
+ * reads the earlier block it names in the same group; a damaged referenced
+ * block is reported as itself.
+ *
  * Decisions not taken: mmap (a truncated file turns reads into SIGBUS, and
  * pread of one block is as cheap); trusting block min/max without checking
  * them against the data (seg_verify_file checks them after decoding);
@@ -771,10 +775,37 @@ void seg_block(const struct seg *s, uint32_t g, uint32_t col, struct seg_block_i
 
 /* ---- reading blocks ------------------------------------------------------ */
 
+/*
+ * Decode a BYTES block; an ENC_REF or ENC_MAP block first reads the earlier
+ * column it refers to (references only point backwards, so this recursion ends). When
+ * reading that column fails, *reported is set: err already says why.
+ */
+static int read_bytes_block(struct seg *s, uint32_t g, uint32_t col, const uint8_t *raw,
+                            size_t raw_len, struct st_col *out, bool *reported,
+                            struct st_errctx *err)
+{
+    size_t n = s->groups[g].n_rows;
+    int ref = enc_ref_column(raw, raw_len);
+    if (raw[0] != ENC_REF && raw[0] != ENC_MAP)
+        return enc_bytes_decode(raw, raw_len, n, out);
+    if (ref < 0 || (uint32_t)ref >= col || s->schema->cols[ref].type != ST_COL_BYTES)
+        return ST_ECORRUPT;
+    struct st_col ids = {.type = ST_COL_BYTES};
+    int rc = seg_read_block(s, g, (uint32_t)ref, &ids, err);
+    if (rc == 0)
+        rc = enc_bytes_decode_ref(raw, raw_len, n, &ids, out);
+    else
+        *reported = true;
+    st_free(ids.offs);
+    st_free(ids.data);
+    return rc;
+}
+
 int seg_read_block(struct seg *s, uint32_t g, uint32_t col, struct st_col *out,
                    struct st_errctx *err)
 {
     uint8_t *raw = NULL;
+    bool reported = false;
     int rc;
 
     if (g >= s->info.n_groups || col >= s->schema->n_cols || out->type != s->schema->cols[col].type)
@@ -806,7 +837,7 @@ int seg_read_block(struct seg *s, uint32_t g, uint32_t col, struct st_col *out,
         rc = enc_f64_decode(raw, b->raw_len, out->f64 + out->n, n);
         break;
     default:
-        rc = enc_bytes_decode(raw, b->raw_len, n, out);
+        rc = read_bytes_block(s, g, col, raw, b->raw_len, out, &reported, err);
         /* the writer cuts groups at SEG_GROUP_DATA_SOFT bytes of values (one
          * value may reach ST_BATCH_MAX_BYTES_VALUE on its own) */
         if (rc == ST_ETOOBIG ||
@@ -821,6 +852,8 @@ int seg_read_block(struct seg *s, uint32_t g, uint32_t col, struct st_col *out,
         out->n = n0;
         out->data_len = d0;
     }
+    if (reported) /* the referenced block's error is in err */
+        goto out;
     if (rc == ST_ECORRUPT)
         rc = ST_CORRUPT(err, s->path, b->off,
                         "block of column '%s' in group %u does not decode "

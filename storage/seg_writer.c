@@ -11,7 +11,12 @@
  * What it writes, in order (fields in seg_format.h):
  *
  *   seg_writer_open    header: magic[8] version:u32 table:u8 reserved[3]
- *   each full group    one block per column: enc stream, compressed or not
+ *   each full group    one block per column: enc stream, compressed or not;
+ *                      every candidate encoding that applies (generic with
+ *                      aligned or exact widths, RUNS over the sort-prefix
+ *                      runs, ATTRS, REF to an earlier id column, MAP from an
+ *                      earlier name column) is compressed and the smallest
+ *                      is written
  *   seg_writer_finish  symbols section (profiles), footer (F1 segment, F2
  *                      schema, F3 groups + blocks, F4 series index, F5
  *                      blooms, F6 symbols; zstd unless the codec is none),
@@ -30,12 +35,18 @@
  *     error never leaves a file behind.
  *  4. Blocks are written contiguously from SEG_HEADER_LEN in (group, column)
  *     order; `off` is always the file size.
+ *  5. A REF or MAP block only names an earlier column of its own group, so
+ *     the reader can decode the referenced block first.
  *
  * Decisions not taken:
  *  - Writing the footer first (needs a second pass or a seek-back rewrite,
  *    and a torn write could leave a valid-looking header with no data).
  *  - Buffering the whole segment in memory before writing (memory grows with
  *    the segment; only one group is buffered here).
+ *  - Choosing encodings by size before compression: a plain attribute column
+ *    compresses 10x, a split one 2x, so raw sizes mislead; the price is one
+ *    compression per candidate (the generic form stays a candidate, so no
+ *    block grows).
  *  - Keeping exact value sets for bloom sizing: the 64-bit hashes are kept
  *    instead (8 bytes per non-empty value, deduplicated whenever the array
  *    fills), which is also exactly what the filter needs.
@@ -107,7 +118,10 @@ struct seg_writer {
     uint32_t sym_raw_len;
     uint8_t sym_codec;
 
-    struct st_buf enc, cmp; /* scratch */
+    uint32_t *run_len; /* runs of the group being flushed (group_runs) */
+    size_t n_runs, cap_runs;
+
+    struct st_buf enc, cmp, best; /* scratch */
 };
 
 /* st_col_bytes that never forms NULL + 0: a BYTES column of empty values has
@@ -143,6 +157,8 @@ static void writer_free(struct seg_writer *w)
     st_buf_release(&w->groups);
     st_buf_release(&w->enc);
     st_buf_release(&w->cmp);
+    st_buf_release(&w->best);
+    st_free(w->run_len);
     st_free(w->series);
     for (int i = 0; i < ST_MAX_COLS; i++)
         st_free(w->bloom_h[i].h);
@@ -190,6 +206,7 @@ int seg_writer_open(struct seg_writer **out, const char *path, const struct st_s
     st_buf_init(&w->groups, ST_BUF_UNLIMITED);
     st_buf_init(&w->enc, ST_BUF_UNLIMITED);
     st_buf_init(&w->cmp, ST_BUF_UNLIMITED);
+    st_buf_init(&w->best, ST_BUF_UNLIMITED);
     st_batch_init(&w->grp, schema);
     st_batch_init(&w->last, schema);
 
@@ -339,68 +356,214 @@ static int store_section(struct seg_writer *w, uint8_t codec, int level, const u
 
 static int hashes_add(struct hash_set *hs, uint64_t h);
 
-static int flush_block(struct seg_writer *w, uint32_t c, size_t n, struct st_errctx *err)
+/* Candidate encodings of a block (tried in flush_block's order; ties keep
+ * the earlier). GENERIC_EXACT packs integers at exact bit widths. */
+enum { CAND_GENERIC, CAND_GENERIC_EXACT, CAND_RUNS, CAND_ATTRS, CAND_REF, CAND_MAP };
+
+/*
+ * Encode candidate `cand` of column c into w->enc. ST_EINVAL means the form
+ * does not apply to this block (not an error). For CAND_REF, ref is the
+ * referenced column.
+ */
+static int encode_cand(struct seg_writer *w, uint32_t c, size_t n, int cand, uint32_t ref,
+                       uint8_t *enc_id)
 {
     const struct st_col *col = &w->grp.cols[c];
-    uint8_t enc_id = 0;
-    uint64_t raw_max;
+    /* a column of empty values has no data buffer; never pass NULL */
+    const uint8_t *data = col->data ? col->data : (const uint8_t *)"";
+    st_buf_reset(&w->enc);
+    switch (cand) {
+    case CAND_GENERIC:
+        if (col->type == ST_COL_I64)
+            return enc_i64_encode(col->i64, n, &w->enc, enc_id);
+        if (col->type == ST_COL_F64)
+            return enc_f64_encode(col->f64, n, &w->enc, enc_id);
+        return enc_bytes_encode(col->offs, data, n, &w->enc, enc_id);
+    case CAND_GENERIC_EXACT:
+        return enc_i64_encode_w(col->i64, n, ENC_WIDTHS_EXACT, &w->enc, enc_id);
+    case CAND_RUNS:
+        return enc_i64_encode_runs(col->i64, n, w->run_len, w->n_runs, &w->enc, enc_id);
+    case CAND_ATTRS:
+        return enc_bytes_encode_attrs(col->offs, data, n, ENC_WIDTHS_AUTO, &w->enc, enc_id);
+    case CAND_REF:
+        return enc_bytes_encode_ref(col->offs, data, n, &w->grp.cols[ref], (uint8_t)ref, &w->enc,
+                                    enc_id);
+    default:
+        return enc_bytes_encode_map(col->offs, data, n, &w->grp.cols[ref], (uint8_t)ref, &w->enc,
+                                    enc_id);
+    }
+}
+
+/* Worth trying ENC_REF from column c to the earlier id column ref: both
+ * BYTES, and every non-empty value of c as long as ref's values. */
+static bool ref_fits(const struct seg_writer *w, uint32_t c, uint32_t ref, size_t n)
+{
+    const struct st_schema *sc = w->schema;
+    const struct st_col *col = &w->grp.cols[c], *ids = &w->grp.cols[ref];
+    if (col->type != ST_COL_BYTES || col->data_len == 0 || sc->cols[ref].type != ST_COL_BYTES ||
+        !(sc->cols[ref].flags & ST_COLF_BLOOM) || ids->data_len == 0)
+        return false;
+    size_t id_len = 0;
+    for (size_t r = 0; r < n && id_len == 0; r++)
+        id_len = ids->offs[r + 1] - ids->offs[r];
+    for (size_t r = 0; r < n; r++) {
+        size_t len = col->offs[r + 1] - col->offs[r];
+        if (len != 0 && len != id_len)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Write column c of the group: every candidate encoding that applies is
+ * encoded and compressed, and the smallest stored form is kept (sizes before
+ * compression mislead: a dictionary or back-reference form can lose to the
+ * plain stream once zstd has run, and the reverse).
+ */
+static int flush_block(struct seg_writer *w, uint32_t c, size_t n, struct st_errctx *err)
+{
+    const struct st_schema *sc = w->schema;
+    const struct st_col *col = &w->grp.cols[c];
+    uint64_t raw_max = col->type == ST_COL_BYTES ? SEG_BYTES_RAW_MAX(n) : SEG_FIXED_RAW_MAX(n);
     int64_t vmin = 0, vmax = 0;
+    uint8_t best_enc = 0, best_codec = 0;
+    size_t best_raw = 0;
+    bool have = false;
     int rc;
 
-    st_buf_reset(&w->enc);
-    switch (col->type) {
-    case ST_COL_I64:
-        rc = enc_i64_encode(col->i64, n, &w->enc, &enc_id);
-        raw_max = SEG_FIXED_RAW_MAX(n);
+    if (col->type == ST_COL_I64) {
         vmin = INT64_MAX;
         vmax = INT64_MIN;
         for (size_t r = 0; r < n; r++) {
             vmin = col->i64[r] < vmin ? col->i64[r] : vmin;
             vmax = col->i64[r] > vmax ? col->i64[r] : vmax;
         }
-        break;
-    case ST_COL_F64:
-        rc = enc_f64_encode(col->f64, n, &w->enc, &enc_id);
-        raw_max = SEG_FIXED_RAW_MAX(n);
-        break;
-    default:
-        /* a column of empty values has no data buffer; never pass NULL */
-        rc = enc_bytes_encode(col->offs, col->data ? col->data : (const uint8_t *)"", n, &w->enc,
-                              &enc_id);
-        raw_max = SEG_BYTES_RAW_MAX(n);
-        break;
     }
-    if (rc)
-        return wfail(w, err, rc, "cannot encode column '%s' of segment '%s'",
-                     w->schema->cols[c].name, w->path);
-    if (w->enc.len == 0 || w->enc.len > raw_max || w->enc.data[0] != enc_id || enc_id > ENC_ID_MAX)
-        return wfail(w, err, ST_EINTERNAL,
-                     "encoder produced %zu bytes (limit %llu) of encoding %u for column '%s'",
-                     w->enc.len, (unsigned long long)raw_max, enc_id, w->schema->cols[c].name);
-
-    const uint8_t *stored;
-    size_t stored_len;
-    uint8_t codec;
-    if ((rc = store_section(w, w->codec, w->level, w->enc.data, w->enc.len, &stored, &stored_len,
-                            &codec)) != 0)
-        return wfail(w, err, rc, "cannot compress column '%s' of segment '%s'",
-                     w->schema->cols[c].name, w->path);
-    uint64_t sum = XXH64(stored, stored_len, 0);
+    /* ATTRS first: its stored size lets the 16x rule below skip compressing
+     * the plain lists */
+    static const int order[] = {CAND_ATTRS, CAND_GENERIC, CAND_GENERIC_EXACT,
+                                CAND_RUNS,  CAND_REF,     CAND_MAP};
+    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+        int cand = order[o];
+        for (uint32_t ref = 0; ref < (cand >= CAND_REF ? c : 1); ref++) {
+            if (cand == CAND_GENERIC_EXACT &&
+                (col->type != ST_COL_I64 || !enc_has_widths(best_enc)))
+                continue;
+            if (cand == CAND_RUNS && (col->type != ST_COL_I64 || w->n_runs == 0))
+                continue;
+            if (cand == CAND_ATTRS &&
+                (col->type != ST_COL_BYTES || !(sc->cols[c].flags & ST_COLF_ATTRS)))
+                continue;
+            /* references point at an earlier id column (a span's parent id
+             * is another row's span id) */
+            if (cand == CAND_REF && !ref_fits(w, c, ref, n))
+                continue;
+            /* a function of an earlier column of names (a service's
+             * resource, a span name's service), not of ids */
+            if (cand == CAND_MAP &&
+                (col->type != ST_COL_BYTES || sc->cols[ref].type != ST_COL_BYTES ||
+                 (sc->cols[ref].flags & ST_COLF_BLOOM) || w->grp.cols[ref].data_len == 0))
+                continue;
+            uint8_t enc_id = 0;
+            rc = encode_cand(w, c, n, cand, ref, &enc_id);
+            if (rc == ST_EINVAL && cand != CAND_GENERIC)
+                continue;
+            if (rc)
+                return wfail(w, err, rc, "cannot encode column '%s' of segment '%s'",
+                             sc->cols[c].name, w->path);
+            if (w->enc.len == 0 || w->enc.len > raw_max || w->enc.data[0] != enc_id ||
+                enc_id > ENC_ID_MAX)
+                return wfail(w, err, ST_EINTERNAL,
+                             "encoder produced %zu bytes (limit %llu) of encoding %u for column "
+                             "'%s'",
+                             w->enc.len, (unsigned long long)raw_max, enc_id, sc->cols[c].name);
+            /* a stream 16x the best stored one would need a compression
+             * ratio few streams reach: not worth compressing to find out */
+            if (have && w->enc.len / 16 > w->best.len)
+                continue;
+            const uint8_t *stored;
+            size_t stored_len;
+            uint8_t codec;
+            if ((rc = store_section(w, w->codec, w->level, w->enc.data, w->enc.len, &stored,
+                                    &stored_len, &codec)) != 0)
+                return wfail(w, err, rc, "cannot compress column '%s' of segment '%s'",
+                             sc->cols[c].name, w->path);
+            if (have && stored_len >= w->best.len)
+                continue;
+            st_buf_reset(&w->best);
+            if ((rc = st_buf_append(&w->best, stored, stored_len)) != 0)
+                return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
+            best_enc = enc_id;
+            best_codec = codec;
+            best_raw = w->enc.len;
+            have = true;
+        }
+    }
+    uint64_t sum = XXH64(w->best.data, w->best.len, 0);
 
     uint8_t rec[SEG_BLOCK_REC] = {0};
     st_put_u64le(rec, w->off);
-    st_put_u32le(rec + 8, (uint32_t)stored_len);
-    st_put_u32le(rec + 12, (uint32_t)w->enc.len);
-    rec[16] = enc_id;
-    rec[17] = codec;
+    st_put_u32le(rec + 8, (uint32_t)w->best.len);
+    st_put_u32le(rec + 12, (uint32_t)best_raw);
+    rec[16] = best_enc;
+    rec[17] = best_codec;
     st_put_u64le(rec + 20, (uint64_t)vmin);
     st_put_u64le(rec + 28, (uint64_t)vmax);
     st_put_u64le(rec + 36, sum);
     if ((rc = st_buf_append(&w->groups, rec, sizeof(rec))) != 0)
         return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
-    if ((rc = st_io_write_all(w->fd, stored, stored_len, w->tmp_path, err)) != 0)
+    if ((rc = st_io_write_all(w->fd, w->best.data, w->best.len, w->tmp_path, err)) != 0)
         return wfail(w, err, rc, "write failed");
-    w->off += stored_len;
+    w->off += w->best.len;
+    return 0;
+}
+
+/* Same values in column c at rows a and b? */
+static bool same_value(const struct st_col *c, size_t a, size_t b)
+{
+    if (c->type == ST_COL_I64)
+        return c->i64[a] == c->i64[b];
+    if (c->type == ST_COL_F64)
+        return memcmp(&c->f64[a], &c->f64[b], sizeof(double)) == 0;
+    size_t la, lb;
+    const uint8_t *pa = col_val(c, a, &la), *pb = col_val(c, b, &lb);
+    return la == lb && memcmp(pa, pb, la) == 0;
+}
+
+/*
+ * Cut the group into runs of rows that share the sort key's prefix (every
+ * sort column but the last): one trace of spans, one profile (series and
+ * timestamp) of samples, one series of metrics. RUNS codes columns per run.
+ */
+static int group_runs(struct seg_writer *w, size_t n)
+{
+    const int *keys = w->schema->sort_cols;
+    int n_prefix = 0;
+    while (n_prefix < 2 && keys[n_prefix + 1] >= 0)
+        n_prefix++;
+    w->n_runs = 0;
+    if (n_prefix == 0 || n < 2)
+        return 0;
+    if (n > w->cap_runs) {
+        uint32_t *p = st_realloc(w->run_len, n * sizeof(*p));
+        if (p == NULL)
+            return ST_ENOMEM;
+        w->run_len = p;
+        w->cap_runs = n;
+    }
+    size_t start = 0;
+    for (size_t r = 1; r <= n; r++) {
+        bool same = r < n;
+        for (int k = 0; same && k < n_prefix; k++)
+            same = same_value(&w->grp.cols[keys[k]], r - 1, r);
+        if (same)
+            continue;
+        w->run_len[w->n_runs++] = (uint32_t)(r - start);
+        start = r;
+    }
+    /* one row per run: nothing to gain, skip the candidate */
+    if (w->n_runs > n / 2)
+        w->n_runs = 0;
     return 0;
 }
 
@@ -468,7 +631,7 @@ static int flush_group(struct seg_writer *w, struct st_errctx *err)
     st_put_u64le(rec + 20, (uint64_t)max_ts);
     st_put_u64le(rec + 28, (uint64_t)min_sr);
     st_put_u64le(rec + 36, (uint64_t)max_sr);
-    if ((rc = st_buf_append(&w->groups, rec, sizeof(rec))) != 0)
+    if ((rc = st_buf_append(&w->groups, rec, sizeof(rec))) != 0 || (rc = group_runs(w, n)) != 0)
         return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
     for (uint32_t c = 0; c < sc->n_cols; c++)
         if ((rc = flush_block(w, c, n, err)) != 0)

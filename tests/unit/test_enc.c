@@ -3,15 +3,19 @@
  * shapes, the encoding chosen for typical shapes, hand-built streams for
  * encodings the encoder rarely picks, truncation and corruption of every
  * stream (ST_ECORRUPT or a clean decode, never a crash under ASan/UBSan),
- * and allocation-failure loops.
+ * and allocation-failure loops; the same for the forms the segment writer
+ * offers (RUNS, REF, MAP, ATTRS with HEX inside), BYTES RLE and the bit-width
+ * policies.
  */
 #include "testutil.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/attrs.h"
 #include "storage/batch.h"
 #include "storage/enc.h"
 #include "storage/util/st_alloc.h"
@@ -903,13 +907,22 @@ static void test_bytes_roundtrip_and_choice(void **state)
     assert_int_equal(len, 7);
     bcol_free(&c);
 
-    /* a trace id repeated by the spans of each trace */
+    /* a trace id repeated by the spans of each trace: each once, then the
+     * run lengths */
     bcol_init(&c, 1000);
     for (size_t i = 0; i < 1000; i++)
         bcol_push(&c, "0123456789abcdef" + 0, 16), c.data[c.offs[i]] = (uint8_t)(i / 10);
     len = bytes_roundtrip(&c, &enc);
+    assert_int_equal(enc, ENC_RLE);
+    assert_true(len < 100 * 16 + 30);
+    bcol_free(&c);
+    /* the same ids in no order: a dictionary */
+    bcol_init(&c, 1000);
+    for (size_t i = 0; i < 1000; i++)
+        bcol_push(&c, "0123456789abcdef" + 0, 16), c.data[c.offs[i]] = (uint8_t)(rnd() % 100);
+    len = bytes_roundtrip(&c, &enc);
     assert_int_equal(enc, ENC_DICT);
-    assert_true(len < 100 * 16 + 300);
+    assert_true(len < 100 * 16 + 1000 + 64);
     bcol_free(&c);
 }
 
@@ -1054,6 +1067,711 @@ static void test_bytes_alloc_failures(void **state)
     }
 }
 
+/* ------------------------------------------------ writer-offered encodings */
+
+/* Runs of random lengths (1..maxlen) tiling n; returns the run count. */
+static size_t gen_runs(uint32_t *len, size_t n, size_t maxlen)
+{
+    size_t k = 0, at = 0;
+    while (at < n) {
+        size_t l = 1 + rnd() % maxlen;
+        if (l > n - at)
+            l = n - at;
+        len[k++] = (uint32_t)l;
+        at += l;
+    }
+    return k;
+}
+
+/* RUNS: encode, decode with enc_i64_decode, compare; returns the length. */
+static size_t runs_roundtrip(const int64_t *v, size_t n, const uint32_t *len, size_t n_runs)
+{
+    struct st_buf b;
+    uint8_t enc = 0;
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(enc_i64_encode_runs(v, n, len, n_runs, &b, &enc), 0);
+    assert_int_equal(enc, ENC_RUNS);
+    assert_int_equal(b.data[0], ENC_RUNS);
+    int64_t *out = malloc((n + 1) * sizeof(*out));
+    assert_non_null(out);
+    assert_int_equal(enc_i64_decode(b.data, b.len, out, n), 0);
+    assert_memory_equal(out, v, n * sizeof(*v));
+    if (b.len < 1500) /* every truncation: quadratic in the length */
+        torture_i64(b.data, b.len, n);
+    free(out);
+    size_t l = b.len;
+    st_buf_release(&b);
+    return l;
+}
+
+static void test_runs_roundtrip(void **state)
+{
+    (void)state;
+    static int64_t v[MAXN];
+    static uint32_t len[MAXN];
+    static const size_t maxlen[] = {1, 2, 7, 64, 700, MAXN};
+    for (int sh = 0; sh < SH_N; sh++)
+        for (size_t m = 0; m < sizeof(maxlen) / sizeof(maxlen[0]); m++) {
+            size_t n = 1 + rnd() % (m % 2 ? 3000 : 200); /* small ones get tortured */
+            gen_i64(sh, v, n);
+            runs_roundtrip(v, n, len, gen_runs(len, n, maxlen[m]));
+        }
+    /* sorted within runs (start times of the spans of a trace), with the
+     * extremes of int64 and differences that overflow it */
+    size_t n = 4000, n_runs = gen_runs(len, n, 9);
+    for (size_t k = 0, at = 0; k < n_runs; at += len[k++]) {
+        int64_t t = (int64_t)rnd();
+        for (size_t i = 0; i < len[k]; i++) {
+            v[at + i] = t;
+            t += (int64_t)(rnd() % 2000000);
+        }
+    }
+    v[0] = INT64_MIN;
+    v[len[0]] = INT64_MAX;
+    runs_roundtrip(v, n, len, n_runs);
+}
+
+/* The count and the CPU time of one profile: the second run is the first
+ * scaled by the sampling period, so it is stored as a copy. */
+static void test_runs_scaled_copies(void **state)
+{
+    (void)state;
+    static int64_t v[2 * 600], other[2 * 600];
+    uint32_t len[2] = {600, 600};
+    for (size_t i = 0; i < 600; i++) {
+        v[i] = 1 + (int64_t)(rnd() % 50);
+        v[600 + i] = v[i] * 10000000;
+        other[i] = v[i];
+        other[600 + i] = (1 + (int64_t)(rnd() % 50)) * 10000000;
+    }
+    size_t with_copy = runs_roundtrip(v, 1200, len, 2);
+    size_t without = runs_roundtrip(other, 1200, len, 2);
+    assert_true(with_copy < without * 2 / 3);
+    /* sorted stack ids repeated by the second sample type */
+    for (size_t i = 0; i < 600; i++) {
+        v[i] = v[600 + i] = (int64_t)(i * 37 + rnd() % 30);
+        other[i] = v[i];
+        other[600 + i] = (int64_t)(i * 37 + rnd() % 30);
+    }
+    with_copy = runs_roundtrip(v, 1200, len, 2);
+    without = runs_roundtrip(other, 1200, len, 2);
+    assert_true(with_copy < without * 2 / 3);
+}
+
+static void test_runs_invalid_and_handmade(void **state)
+{
+    (void)state;
+    int64_t v[4] = {1, 2, 3, 4};
+    uint32_t bad_sum[2] = {2, 1}, zero[2] = {0, 4}, ok[2] = {3, 1};
+    struct st_buf b;
+    uint8_t enc;
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(st_buf_append(&b, "ab", 2), 0);
+    assert_int_equal(enc_i64_encode_runs(v, 4, bad_sum, 2, &b, &enc), ST_EINVAL);
+    assert_int_equal(enc_i64_encode_runs(v, 4, zero, 2, &b, &enc), ST_EINVAL);
+    assert_int_equal(enc_i64_encode_runs(v, 4, ok, 0, &b, &enc), ST_EINVAL);
+    assert_int_equal(enc_i64_encode_runs(v, 0, ok, 2, &b, &enc), ST_EINVAL);
+    assert_int_equal(b.len, 2);
+    st_buf_release(&b);
+    int64_t out[4];
+    /* runs of 2 and 2, delta mode: {4, 6}, then a copy of its residual
+     * scaled by 3 from 5: {5, 11} */
+    static const uint8_t s[] = {ENC_RUNS, 1, 2, 2, ENC_CONST, 4, 6, ENC_RLE, 2, 0, 1, 2, 1,
+                                6, ENC_RLE, 2, 8, 1, 2, 1, 6, ENC_RLE, 2, 2, 1, 4, 1,
+                                ENC_CONST, 4};
+    assert_int_equal(enc_i64_decode(s, sizeof(s), out, 4), 0);
+    assert_int_equal(out[0], 4);
+    assert_int_equal(out[1], 6);
+    assert_int_equal(out[2], 5);
+    assert_int_equal(out[3], 11);
+    /* a nested RUNS sub-stream is refused (bounded recursion) */
+    static const uint8_t nested[] = {ENC_RUNS, 1, 1, 3, ENC_RUNS, 0, 1};
+    assert_int_equal(enc_i64_decode(nested, sizeof(nested), out, 4), ST_ECORRUPT);
+    /* a copy of a run of another length */
+    static const uint8_t badcopy[] = {ENC_RUNS, 1, 2, 6, ENC_RLE, 2, 4, 1, 1, 1,
+                                      6, ENC_RLE, 2, 0, 1, 2, 1, 2, ENC_CONST, 0,
+                                      2, ENC_CONST, 2, ENC_CONST, 2};
+    assert_int_equal(enc_i64_decode(badcopy, sizeof(badcopy), out, 3), ST_ECORRUPT);
+    /* the same stream with equal lengths decodes */
+    static const uint8_t goodcopy[] = {ENC_RUNS, 1, 2, 2, ENC_CONST, 4,
+                                       6, ENC_RLE, 2, 0, 1, 2, 1, 2, ENC_CONST, 0,
+                                       2, ENC_CONST, 2, ENC_CONST, 2};
+    assert_int_equal(enc_i64_decode(goodcopy, sizeof(goodcopy), out, 4), 0);
+    assert_int_equal(out[3], 1);
+}
+
+/* n random 8-byte ids (empty for i % 13 == 7) in ids; parents in col. */
+static void gen_parents(struct bcol *ids, struct bcol *col, size_t n)
+{
+    bcol_init(ids, n);
+    bcol_init(col, n);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t id[8];
+        for (int k = 0; k < 8; k++)
+            id[k] = (uint8_t)rnd();
+        bcol_push(ids, id, i % 13 == 7 ? 0 : 8);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rnd() % 10;
+        size_t j = r < 6 && i > 0 ? i - 1 - rnd() % (i < 6 ? i : 6) /* an earlier row */
+                   : r < 8 && i + 1 < n ? i + 1 + rnd() % (n - i - 1) /* a later one */
+                                        : i;
+        uint8_t lit[8];
+        for (int k = 0; k < 8; k++)
+            lit[k] = (uint8_t)rnd();
+        if (r == 8)
+            bcol_push(col, NULL, 0); /* a root */
+        else if (r == 9)
+            bcol_push(col, lit, 8); /* a parent outside the block */
+        else
+            bcol_push(col, ids->data + ids->offs[j], ids->offs[j + 1] - ids->offs[j]);
+    }
+}
+
+static void view_of(const struct bcol *b, struct st_col *c)
+{
+    col_bytes_init(c);
+    c->n = b->n;
+    c->offs = b->offs;
+    c->data = b->data;
+    c->data_len = b->offs[b->n];
+}
+
+static void test_ref_roundtrip_and_corruption(void **state)
+{
+    (void)state;
+    static const size_t ns[] = {1, 2, 9, 64, 1000, 8192};
+    for (size_t t = 0; t < sizeof(ns) / sizeof(ns[0]); t++) {
+        size_t n = ns[t];
+        struct bcol ids, par;
+        struct st_col ref, out;
+        struct st_buf b;
+        uint8_t enc;
+        gen_parents(&ids, &par, n);
+        view_of(&ids, &ref);
+        st_buf_init(&b, ST_BUF_UNLIMITED);
+        int rc = enc_bytes_encode_ref(par.offs, par.data, n, &ref, 1, &b, &enc);
+        if (rc == ST_EINVAL) { /* tiny blocks may hold no reference */
+            st_buf_release(&b);
+            bcol_free(&ids);
+            bcol_free(&par);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(enc, ENC_REF);
+        assert_int_equal(enc_ref_column(b.data, b.len), 1);
+        col_bytes_init(&out);
+        assert_int_equal(enc_bytes_decode(b.data, b.len, n, &out), ST_ECORRUPT);
+        assert_int_equal(enc_bytes_decode_ref(b.data, b.len, n, &ref, &out), 0);
+        assert_int_equal(out.n, n);
+        assert_memory_equal(out.offs, par.offs, (n + 1) * sizeof(uint32_t));
+        if (par.offs[n])
+            assert_memory_equal(out.data, par.data, par.offs[n]);
+        if (n == 8192) /* 1-byte codes instead of 8-byte ids */
+            assert_true(b.len < n * 3);
+        /* the reference column must hold the block's n values */
+        ref.n = n - 1;
+        assert_int_equal(enc_bytes_decode_ref(b.data, b.len, n, &ref, &out), ST_EINVAL);
+        ref.n = n;
+        /* truncations and flips: a clean result or ST_ECORRUPT, out unchanged */
+        uint8_t *copy = malloc(b.len);
+        size_t step = b.len > 600 ? b.len / 300 : 1;
+        for (size_t cut = 0; cut < b.len; cut += step) {
+            uint8_t *tb = malloc(cut ? cut : 1);
+            memcpy(tb, b.data, cut);
+            assert_int_equal(enc_bytes_decode_ref(tb, cut, n, &ref, &out), ST_ECORRUPT);
+            free(tb);
+        }
+        for (size_t i = 0; i < b.len; i += step)
+            for (int f = 0; f < 8; f++) {
+                memcpy(copy, b.data, b.len);
+                copy[i] ^= (uint8_t)(1u << f);
+                size_t n0 = out.n;
+                rc = enc_bytes_decode_ref(copy, b.len, n, &ref, &out);
+                assert_true(rc == 0 || rc == ST_ECORRUPT || rc == ST_ETOOBIG);
+                assert_int_equal(out.n, rc == 0 ? n0 + n : n0);
+                assert_int_equal(out.offs[out.n], out.data_len);
+            }
+        free(copy);
+        col_bytes_release(&out);
+        st_buf_release(&b);
+        bcol_free(&ids);
+        bcol_free(&par);
+    }
+    /* no value found in the reference column: not applicable */
+    struct bcol ids, par;
+    struct st_col ref;
+    struct st_buf b;
+    uint8_t enc;
+    bcol_init(&ids, 100);
+    gen_bytes(BS_ID8, &ids, 100);
+    bcol_init(&par, 100);
+    gen_bytes(BS_ID8, &par, 100);
+    view_of(&ids, &ref);
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(enc_bytes_encode_ref(par.offs, par.data, 100, &ref, 1, &b, &enc), ST_EINVAL);
+    assert_int_equal(b.len, 0);
+    st_buf_release(&b);
+    bcol_free(&ids);
+    bcol_free(&par);
+}
+
+/* Attribute lists like span attributes: a few shapes of keys, every value type. */
+static void gen_attr_lists(struct bcol *c, size_t n)
+{
+    static const char *const keys[] = {"http.method", "http.status_code", "net.peer.port",
+                                       "app.cache_hit", "ratio", "blob", "tags", "nested",
+                                       "empty", "session.id", "a", "ab"};
+    struct st_buf b;
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    bcol_init(c, n);
+    for (size_t i = 0; i < n; i++) {
+        struct attr a[12];
+        struct attr_value arr[2], nested_v[1];
+        struct attr nested_kv[1];
+        char sess[40];
+        uint8_t raw[5] = {0, 1, 2, 0xff, (uint8_t)i};
+        size_t k = 0;
+        uint64_t shape = rnd() % 5;
+        snprintf(sess, sizeof(sess), "%08llx-%04x", (unsigned long long)(rnd() & 0xffffffff),
+                 (unsigned)(i / 3));
+        for (size_t q = 0; q < 12; q++) {
+            if (shape == 4 || (rnd() % 4 == 0 && shape != 0))
+                continue; /* shape 4: the empty list */
+            struct attr *e = &a[k++];
+            e->key = keys[q];
+            e->key_len = strlen(keys[q]);
+            switch (q) {
+            case 0:
+                e->v = (struct attr_value){.type = ATTR_STRING,
+                                           .u.s = {rnd() % 2 ? "GET" : "POST", 0}};
+                e->v.u.s.len = strlen(e->v.u.s.p);
+                break;
+            case 1:
+            case 2:
+                e->v = (struct attr_value){.type = ATTR_INT,
+                                           .u.i = q == 1 ? 200 : 40000 + (int64_t)(rnd() % 20000)};
+                if (i % 17 == 3)
+                    e->v.u.i = i % 2 ? INT64_MIN : INT64_MAX;
+                break;
+            case 3:
+                e->v = (struct attr_value){.type = ATTR_BOOL, .u.b = rnd() % 3 != 0};
+                break;
+            case 4:
+                e->v = (struct attr_value){.type = ATTR_DOUBLE, .u.d = (double)(rnd() % 1000) / 7};
+                break;
+            case 5:
+                e->v = (struct attr_value){.type = ATTR_BYTES, .u.s = {raw, rnd() % 6}};
+                break;
+            case 6:
+                arr[0] = (struct attr_value){.type = ATTR_STRING, .u.s = {"x", 1}};
+                arr[1] = (struct attr_value){.type = ATTR_INT, .u.i = (int64_t)i};
+                e->v = (struct attr_value){.type = ATTR_ARRAY, .u.arr = {arr, 1 + i % 2}};
+                break;
+            case 7:
+                nested_v[0] = (struct attr_value){.type = ATTR_INT, .u.i = -(int64_t)i};
+                nested_kv[0] = (struct attr){"in", 2, nested_v[0]};
+                e->v = (struct attr_value){.type = ATTR_KVLIST,
+                                           .u.kv = {nested_kv, 1, (uint32_t)(i % 3)}};
+                break;
+            case 8:
+                e->v = (struct attr_value){.type = ATTR_EMPTY};
+                break;
+            case 9:
+                e->v = (struct attr_value){.type = ATTR_STRING, .u.s = {sess, strlen(sess)}};
+                break;
+            default: /* a key that is a prefix of the next, string or int */
+                e->v = i % 2 ? (struct attr_value){.type = ATTR_STRING, .u.s = {"v", 1}}
+                             : (struct attr_value){.type = ATTR_INT, .u.i = 7};
+                break;
+            }
+        }
+        st_buf_reset(&b);
+        assert_int_equal(attrs_encode(a, k, shape == 3 ? (uint32_t)(1 + i % 300) : 0, &b), 0);
+        bcol_push(c, b.data, b.len);
+    }
+    st_buf_release(&b);
+}
+
+static void attrs_roundtrip(const struct bcol *in, enum enc_widths widths, size_t *len_out)
+{
+    struct st_buf b;
+    uint8_t enc = 0;
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(enc_bytes_encode_attrs(in->offs, in->data, in->n, widths, &b, &enc), 0);
+    assert_int_equal(enc, ENC_ATTRS);
+    assert_int_equal(b.data[0], ENC_ATTRS);
+    struct st_col c;
+    col_bytes_init(&c);
+    assert_int_equal(enc_bytes_decode(b.data, b.len, in->n, &c), 0);
+    assert_int_equal(c.n, in->n);
+    assert_memory_equal(c.offs, in->offs, (in->n + 1) * sizeof(uint32_t));
+    if (in->offs[in->n])
+        assert_memory_equal(c.data, in->data, in->offs[in->n]);
+    /* and the same through the ref-aware entry point */
+    assert_int_equal(enc_bytes_decode_ref(b.data, b.len, in->n, NULL, &c), 0);
+    assert_int_equal(c.n, 2 * in->n);
+    col_bytes_release(&c);
+    *len_out = b.len;
+    st_buf_release(&b);
+}
+
+static void test_attrs_roundtrip_and_corruption(void **state)
+{
+    (void)state;
+    static const size_t ns[] = {1, 2, 5, 100, 3000};
+    for (size_t t = 0; t < sizeof(ns) / sizeof(ns[0]); t++) {
+        struct bcol in;
+        size_t len;
+        gen_attr_lists(&in, ns[t]);
+        attrs_roundtrip(&in, ENC_WIDTHS_ALIGNED, &len);
+        attrs_roundtrip(&in, ENC_WIDTHS_EXACT, &len);
+        attrs_roundtrip(&in, ENC_WIDTHS_AUTO, &len);
+        if (ns[t] == 3000) {
+            /* keys once per block instead of once per value */
+            assert_true(len < in.offs[in.n] / 2);
+        }
+        struct st_buf b;
+        uint8_t enc;
+        st_buf_init(&b, ST_BUF_UNLIMITED);
+        assert_int_equal(enc_bytes_encode_attrs(in.offs, in.data, in.n, ENC_WIDTHS_AUTO, &b, &enc),
+                         0);
+        struct st_col c;
+        col_bytes_init(&c);
+        uint8_t *copy = malloc(b.len);
+        size_t step = b.len > 600 ? b.len / 300 : 1;
+        for (size_t cut = 0; cut < b.len; cut += step) {
+            uint8_t *tb = malloc(cut ? cut : 1);
+            memcpy(tb, b.data, cut);
+            assert_int_equal(enc_bytes_decode(tb, cut, in.n, &c), ST_ECORRUPT);
+            assert_int_equal(c.n, 0);
+            free(tb);
+        }
+        for (size_t i = 0; i < b.len; i += step)
+            for (int f = 0; f < 8; f++) {
+                memcpy(copy, b.data, b.len);
+                copy[i] ^= (uint8_t)(1u << f);
+                size_t n0 = c.n;
+                int rc = enc_bytes_decode(copy, b.len, in.n, &c);
+                assert_true(rc == 0 || rc == ST_ECORRUPT || rc == ST_ETOOBIG);
+                assert_int_equal(c.n, rc == 0 ? n0 + in.n : n0);
+                if (c.offs != NULL)
+                    assert_int_equal(c.offs[c.n], c.data_len);
+            }
+        free(copy);
+        col_bytes_release(&c);
+        st_buf_release(&b);
+        bcol_free(&in);
+    }
+}
+
+/* Values that are not canonical attribute lists keep the generic forms. */
+static void test_attrs_not_applicable(void **state)
+{
+    (void)state;
+    struct bcol in;
+    struct st_buf b;
+    uint8_t enc;
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    /* {"k": 1} with a padded varint for the int: valid, not canonical */
+    static const uint8_t padded[] = {0x02, 0x01, 'k', ATTR_INT, 0x82, 0x00};
+    static const uint8_t good[] = {0x02, 0x01, 'k', ATTR_INT, 0x02};
+    bcol_init(&in, 2);
+    bcol_push(&in, good, sizeof(good));
+    bcol_push(&in, padded, sizeof(padded));
+    assert_int_equal(enc_bytes_encode_attrs(in.offs, in.data, in.n, ENC_WIDTHS_AUTO, &b, &enc),
+                     ST_EINVAL);
+    assert_int_equal(b.len, 0);
+    bcol_free(&in);
+    /* keys out of order, and plain text */
+    static const uint8_t unordered[] = {0x04, 0x01, 'b', ATTR_TRUE, 0x01, 'a', ATTR_TRUE};
+    bcol_init(&in, 2);
+    bcol_push(&in, good, sizeof(good));
+    bcol_push(&in, unordered, sizeof(unordered));
+    assert_int_equal(enc_bytes_encode_attrs(in.offs, in.data, in.n, ENC_WIDTHS_AUTO, &b, &enc),
+                     ST_EINVAL);
+    bcol_free(&in);
+    bcol_init(&in, 100);
+    gen_bytes(BS_NAMES, &in, 100);
+    assert_int_equal(enc_bytes_encode_attrs(in.offs, in.data, in.n, ENC_WIDTHS_AUTO, &b, &enc),
+                     ST_EINVAL);
+    assert_int_equal(b.len, 0);
+    bcol_free(&in);
+    st_buf_release(&b);
+    /* handmade: one key "k", one shape {k}, row 0 has shape 0, no dropped
+     * count, tag INT (svarint 8), int 1 (svarint 2), no payloads; a shape
+     * naming a key twice, and a key dictionary out of order, are corrupt */
+    static const uint8_t s[] = {ENC_ATTRS, 1, 1, 'k', 1, 1, 0, 2, ENC_CONST, 0, 2, ENC_CONST,
+                                0, 2, ENC_CONST, 8, 2, ENC_CONST, 2, 2, ENC_PLAIN, 0};
+    struct st_col c;
+    col_bytes_init(&c);
+    assert_int_equal(enc_bytes_decode(s, sizeof(s), 1, &c), 0);
+    assert_int_equal(c.data_len, sizeof(good));
+    assert_memory_equal(c.data, good, sizeof(good));
+    static const uint8_t twice[] = {ENC_ATTRS, 1, 1, 'k', 1, 2, 0, 0, 2, ENC_CONST, 0, 2,
+                                    ENC_CONST, 0, 2, ENC_CONST, 8, 2, ENC_CONST, 2, 2,
+                                    ENC_PLAIN, 0};
+    assert_int_equal(enc_bytes_decode(twice, sizeof(twice), 1, &c), ST_ECORRUPT);
+    static const uint8_t order[] = {ENC_ATTRS, 2, 1, 'k', 1, 'a', 1, 1, 0, 2, ENC_CONST, 0,
+                                    2, ENC_CONST, 0, 2, ENC_CONST, 8, 2, ENC_CONST, 2,
+                                    2, ENC_PLAIN, 0, 2, ENC_CONST, 0, 2, ENC_PLAIN, 0, 2,
+                                    ENC_PLAIN, 0};
+    assert_int_equal(enc_bytes_decode(order, sizeof(order), 1, &c), ST_ECORRUPT);
+    assert_int_equal(c.n, 1);
+    col_bytes_release(&c);
+}
+
+
+/* The widths policy: exact widths round-trip and are smaller for uniform
+ * random values; AUTO never loses to both. */
+static void test_i64_widths(void **state)
+{
+    (void)state;
+    static int64_t v[MAXN], out[MAXN];
+    for (int sh = 0; sh < SH_N; sh++) {
+        gen_i64(sh, v, 3000);
+        for (int w = ENC_WIDTHS_ALIGNED; w <= ENC_WIDTHS_AUTO; w++) {
+            struct st_buf b;
+            uint8_t enc;
+            st_buf_init(&b, ST_BUF_UNLIMITED);
+            assert_int_equal(enc_i64_encode_w(v, 3000, (enum enc_widths)w, &b, &enc), 0);
+            assert_int_equal(b.data[0], enc);
+            assert_int_equal(enc_i64_decode(b.data, b.len, out, 3000), 0);
+            assert_memory_equal(out, v, 3000 * sizeof(*v));
+            st_buf_release(&b);
+        }
+    }
+    for (size_t i = 0; i < 4096; i++)
+        v[i] = 40000 + (int64_t)(rnd() % 20000); /* ports: 15 random bits */
+    size_t len[3];
+    for (int w = 0; w < 3; w++) {
+        struct st_buf b;
+        uint8_t enc;
+        st_buf_init(&b, ST_BUF_UNLIMITED);
+        assert_int_equal(enc_i64_encode_w(v, 4096, (enum enc_widths)w, &b, &enc), 0);
+        assert_true(enc_has_widths(enc));
+        len[w] = b.len;
+        st_buf_release(&b);
+    }
+    assert_true(len[ENC_WIDTHS_EXACT] < 4096 * 15 / 8 + 400);
+    assert_true(len[ENC_WIDTHS_ALIGNED] >= 4096 * 2);
+    assert_int_equal(len[ENC_WIDTHS_AUTO], len[ENC_WIDTHS_EXACT]);
+    assert_false(enc_has_widths(ENC_CONST));
+    assert_false(enc_has_widths(ENC_VARINT));
+}
+
+/* src: a few span names; dst: the service of each name, with exceptions */
+static void test_map_roundtrip_and_corruption(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"ingress", "GET /api", "Convert", "HGET", ""};
+    static const char *const svcs[] = {"proxy", "frontend", "currency", "cart", ""};
+    struct bcol src, dst;
+    bcol_init(&src, 3000);
+    bcol_init(&dst, 3000);
+    for (size_t i = 0; i < 3000; i++) {
+        size_t k = rnd() % 5;
+        bcol_push(&src, names[k], strlen(names[k]));
+        const char *d = i % 97 == 5 ? "elsewhere" : svcs[k];
+        bcol_push(&dst, d, strlen(d));
+    }
+    struct st_col ref, out;
+    struct st_buf b;
+    uint8_t enc;
+    view_of(&src, &ref);
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(enc_bytes_encode_map(dst.offs, dst.data, dst.n, &ref, 4, &b, &enc), 0);
+    assert_int_equal(enc, ENC_MAP);
+    assert_int_equal(enc_ref_column(b.data, b.len), 4);
+    assert_true(b.len < 600); /* 5 mapped values, 31 exceptions: no index per row */
+    col_bytes_init(&out);
+    assert_int_equal(enc_bytes_decode(b.data, b.len, dst.n, &out), ST_ECORRUPT);
+    assert_int_equal(enc_bytes_decode_ref(b.data, b.len, dst.n, &ref, &out), 0);
+    assert_int_equal(out.n, dst.n);
+    assert_memory_equal(out.offs, dst.offs, (dst.n + 1) * sizeof(uint32_t));
+    assert_memory_equal(out.data, dst.data, dst.offs[dst.n]);
+    /* truncations and flips */
+    uint8_t *copy = malloc(b.len);
+    for (size_t cut = 0; cut < b.len; cut++) {
+        uint8_t *tb = malloc(cut ? cut : 1);
+        memcpy(tb, b.data, cut);
+        assert_int_equal(enc_bytes_decode_ref(tb, cut, dst.n, &ref, &out), ST_ECORRUPT);
+        free(tb);
+    }
+    for (size_t i = 0; i < b.len; i++)
+        for (int f = 0; f < 8; f++) {
+            memcpy(copy, b.data, b.len);
+            copy[i] ^= (uint8_t)(1u << f);
+            size_t n0 = out.n;
+            int rc = enc_bytes_decode_ref(copy, b.len, dst.n, &ref, &out);
+            assert_true(rc == 0 || rc == ST_ECORRUPT || rc == ST_ETOOBIG);
+            assert_int_equal(out.n, rc == 0 ? n0 + dst.n : n0);
+        }
+    free(copy);
+    col_bytes_release(&out);
+    /* not a function of src, or src of too many values: not applicable */
+    bcol_free(&dst);
+    bcol_init(&dst, 3000);
+    gen_bytes(BS_VAR, &dst, 3000);
+    st_buf_reset(&b);
+    assert_int_equal(enc_bytes_encode_map(dst.offs, dst.data, dst.n, &ref, 4, &b, &enc), ST_EINVAL);
+    bcol_free(&src);
+    bcol_init(&src, 3000);
+    gen_bytes(BS_ID8, &src, 3000);
+    view_of(&src, &ref);
+    assert_int_equal(enc_bytes_encode_map(dst.offs, dst.data, dst.n, &ref, 4, &b, &enc), ST_EINVAL);
+    assert_int_equal(b.len, 0);
+    st_buf_release(&b);
+    bcol_free(&src);
+    bcol_free(&dst);
+}
+
+/* HEX (inside ATTRS) and BYTES RLE streams, made by hand and by the encoders */
+static void test_hex_and_rle(void **state)
+{
+    (void)state;
+    struct st_col c;
+    col_bytes_init(&c);
+    /* HEX: one template "####-" + escaped 0x00, nibbles ab cd, 3 rows of it */
+    static const uint8_t hex[] = {ENC_HEX, 1, 9, ENC_CONST, 7, 0, 0, 0, 0, '-', 1, 0,
+                                  2, 0xab, 0xcd, ENC_CONST, 0};
+    assert_int_equal(enc_bytes_decode(hex, sizeof(hex), 3, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.data_len, 18);
+    assert_memory_equal(c.data, "abcd-\0abcd-\0", 12);
+    /* one nibble too many, a template ending in an escape, HEX in HEX */
+    static const uint8_t extra[] = {ENC_HEX, 1, 9, ENC_CONST, 7, 0, 0, 0, 0, '-', 1, 0,
+                                    3, 0xab, 0xcd, 0xef, ENC_CONST, 0};
+    static const uint8_t esc[] = {ENC_HEX, 1, 4, ENC_CONST, 2, 'x', 1, 0, ENC_CONST, 0};
+    static const uint8_t nested[] = {ENC_HEX, 1, 3, ENC_HEX, 1, 0, 0, ENC_CONST, 0};
+    assert_int_equal(enc_bytes_decode(extra, sizeof(extra), 3, &c), ST_ECORRUPT);
+    assert_int_equal(enc_bytes_decode(esc, sizeof(esc), 3, &c), ST_ECORRUPT);
+    assert_int_equal(enc_bytes_decode(nested, sizeof(nested), 3, &c), ST_ECORRUPT);
+    assert_int_equal(c.n, 3);
+    /* RLE: "ab" x 2, "c" x 1 */
+    static const uint8_t rle[] = {ENC_RLE, 2, 7, ENC_PLAIN, 0, 2, 'a', 'b', 1, 'c',
+                                  ENC_RLE, 2, 4, 1, 1, 1};
+    assert_int_equal(enc_bytes_decode(rle, sizeof(rle), 3, &c), 0);
+    assert_int_equal(c.n, 6);
+    size_t l;
+    const uint8_t *p = st_col_bytes(&c, 5, &l);
+    assert_int_equal(l, 1);
+    assert_int_equal(p[0], 'c');
+    assert_int_equal(enc_bytes_decode(rle, sizeof(rle), 4, &c), ST_ECORRUPT);
+    static const uint8_t rle_in_rle[] = {ENC_RLE, 1, 6, ENC_RLE, 1, 2, ENC_CONST, 0, ENC_CONST,
+                                         2, ENC_CONST, 6};
+    assert_int_equal(enc_bytes_decode(rle_in_rle, sizeof(rle_in_rle), 3, &c), ST_ECORRUPT);
+    assert_int_equal(c.n, 6);
+    col_bytes_release(&c);
+
+    /* session ids (UUIDs, each in a few rows) in attribute lists: HEX packs
+     * the 32 digits of a distinct id into 16 bytes */
+    struct bcol in;
+    struct st_buf b, one;
+    uint8_t enc;
+    bcol_init(&in, 2000);
+    st_buf_init(&one, ST_BUF_UNLIMITED);
+    char uuid[40] = "";
+    for (size_t i = 0; i < 2000; i++) {
+        if (i % 3 == 0)
+            snprintf(uuid, sizeof(uuid), "%08llx-%04llx-4%03llx-a%03llx-%012llx",
+                     (unsigned long long)(rnd() >> 32), (unsigned long long)(rnd() >> 48),
+                     (unsigned long long)(rnd() >> 52), (unsigned long long)(rnd() >> 52),
+                     (unsigned long long)(rnd() >> 16));
+        struct attr a = {"app.session.id", 14, {.type = ATTR_STRING, .u.s = {uuid, 36}}};
+        st_buf_reset(&one);
+        assert_int_equal(attrs_encode(&a, 1, 0, &one), 0);
+        bcol_push(&in, one.data, one.len);
+    }
+    size_t len;
+    attrs_roundtrip(&in, ENC_WIDTHS_AUTO, &len);
+    assert_true(len < 667 * 17 + 600);
+    st_buf_init(&b, ST_BUF_UNLIMITED);
+    assert_int_equal(enc_bytes_encode_attrs(in.offs, in.data, in.n, ENC_WIDTHS_AUTO, &b, &enc), 0);
+    uint8_t *copy = malloc(b.len);
+    size_t step = b.len / 200;
+    for (size_t i = 0; i < b.len; i += step)
+        for (int f = 0; f < 8; f++) {
+            memcpy(copy, b.data, b.len);
+            copy[i] ^= (uint8_t)(1u << f);
+            col_bytes_init(&c);
+            int rc = enc_bytes_decode(copy, b.len, in.n, &c);
+            assert_true(rc == 0 || rc == ST_ECORRUPT || rc == ST_ETOOBIG);
+            col_bytes_release(&c);
+        }
+    free(copy);
+    st_buf_release(&b);
+    st_buf_release(&one);
+    bcol_free(&in);
+}
+
+static void test_new_encodings_alloc_failures(void **state)
+{
+    (void)state;
+    static int64_t v[3000], out[3000];
+    static uint32_t len[3000];
+    gen_i64(SH_SORTED, v, 3000);
+    size_t n_runs = gen_runs(len, 3000, 40);
+    struct bcol attrs, ids, par;
+    gen_attr_lists(&attrs, 500);
+    gen_parents(&ids, &par, 500);
+    struct st_col ref, names;
+    view_of(&ids, &ref);
+    struct bcol src, dst;
+    bcol_init(&src, 500);
+    gen_bytes(BS_NAMES, &src, 500);
+    bcol_init(&dst, 500);
+    for (size_t i = 0; i < 500; i++)
+        bcol_push(&dst, src.data + src.offs[i], src.offs[i + 1] - src.offs[i] ? 2 : 0);
+    view_of(&src, &names);
+    for (int which = 0; which < 4; which++) {
+        size_t base = st_alloc_in_use();
+        int done = 0;
+        for (uint64_t nth = 1; nth < 200 && !done; nth++) {
+            struct st_buf b;
+            struct st_col c;
+            uint8_t enc;
+            st_buf_init(&b, ST_BUF_UNLIMITED);
+            col_bytes_init(&c);
+            st_alloc_fail_at(nth, 0);
+            int rc;
+            if (which == 0) {
+                rc = enc_i64_encode_runs(v, 3000, len, n_runs, &b, &enc);
+                if (rc == 0)
+                    rc = enc_i64_decode(b.data, b.len, out, 3000);
+            } else if (which == 1) {
+                rc = enc_bytes_encode_attrs(attrs.offs, attrs.data, attrs.n, ENC_WIDTHS_AUTO, &b,
+                                            &enc);
+                if (rc == 0)
+                    rc = enc_bytes_decode(b.data, b.len, attrs.n, &c);
+            } else if (which == 2) {
+                rc = enc_bytes_encode_ref(par.offs, par.data, par.n, &ref, 1, &b, &enc);
+                if (rc == 0)
+                    rc = enc_bytes_decode_ref(b.data, b.len, par.n, &ref, &c);
+            } else {
+                rc = enc_bytes_encode_map(dst.offs, dst.data, dst.n, &names, 0, &b, &enc);
+                if (rc == 0)
+                    rc = enc_bytes_decode_ref(b.data, b.len, dst.n, &names, &c);
+            }
+            st_alloc_fail_at(0, 0);
+            if (rc == 0)
+                done = 1;
+            else
+                assert_int_equal(rc, ST_ENOMEM);
+            assert_int_equal(c.n, rc == 0 && which > 0 ? (which == 1 ? attrs.n : par.n) : 0);
+            col_bytes_release(&c);
+            st_buf_release(&b);
+            assert_int_equal(st_alloc_in_use(), base);
+        }
+        assert_true(done);
+    }
+    bcol_free(&attrs);
+    bcol_free(&ids);
+    bcol_free(&par);
+    bcol_free(&src);
+    bcol_free(&dst);
+}
+
 static void test_enc_names(void **state)
 {
     (void)state;
@@ -1061,6 +1779,11 @@ static void test_enc_names(void **state)
     assert_string_equal(enc_name(ENC_DELTA), "delta");
     assert_string_equal(enc_name(ENC_FLOAT_DEC), "float_dec");
     assert_string_equal(enc_name(ENC_FLOAT_XOR), "float_xor");
+    assert_string_equal(enc_name(ENC_RUNS), "runs");
+    assert_string_equal(enc_name(ENC_REF), "ref");
+    assert_string_equal(enc_name(ENC_ATTRS), "attrs");
+    assert_string_equal(enc_name(ENC_HEX), "hex");
+    assert_string_equal(enc_name(ENC_MAP), "map");
     assert_string_equal(enc_name(ENC_ID_MAX), "unknown");
     assert_string_equal(enc_name(200), "unknown");
 }
@@ -1085,6 +1808,16 @@ int main(void)
         cmocka_unit_test(test_bytes_handmade_streams),
         cmocka_unit_test(test_bytes_truncation_corruption),
         cmocka_unit_test(test_bytes_alloc_failures),
+        cmocka_unit_test(test_runs_roundtrip),
+        cmocka_unit_test(test_runs_scaled_copies),
+        cmocka_unit_test(test_runs_invalid_and_handmade),
+        cmocka_unit_test(test_ref_roundtrip_and_corruption),
+        cmocka_unit_test(test_attrs_roundtrip_and_corruption),
+        cmocka_unit_test(test_attrs_not_applicable),
+        cmocka_unit_test(test_i64_widths),
+        cmocka_unit_test(test_map_roundtrip_and_corruption),
+        cmocka_unit_test(test_hex_and_rle),
+        cmocka_unit_test(test_new_encodings_alloc_failures),
         cmocka_unit_test(test_enc_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

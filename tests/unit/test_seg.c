@@ -18,7 +18,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "storage/attrs.h"
 #include "storage/codec.h"
+#include "storage/enc.h"
 #include "storage/seg.h"
 #include "storage/seg_format.h"
 #include "storage/util/st_alloc.h"
@@ -840,29 +842,240 @@ static void test_group_cut_by_bytes(void **state)
     tdir_done(&t);
 }
 
+/* ---- encodings that use the rows' structure ----------------------------- */
+
+/*
+ * n spans in traces of 1..6 spans, in sort order (trace id, start): parent
+ * ids name an earlier span of the trace (sometimes a later one with the same
+ * start, an unknown one, or none), attribute lists of a few shapes.
+ */
+static void gen_spans(struct st_batch *b, size_t n, uint64_t seed)
+{
+    static const char *const names[] = {"GET /api/cart", "oteldemo.CartService/GetCart", "HGET"};
+    assert_int_equal(st_batch_init(b, st_schema_get(ST_TABLE_SPANS)), 0);
+    rng_state = seed * 2654435761u + 1;
+    uint8_t trace[16] = {0}, ids[6][8];
+    struct st_buf attrs;
+    st_buf_init(&attrs, ST_BUF_UNLIMITED);
+    size_t in_trace = 0, trace_len = 0;
+    int64_t start = 0;
+    for (size_t i = 0; i < n; i++, in_trace++) {
+        if (in_trace == trace_len) {
+            in_trace = 0;
+            trace_len = 1 + rnd() % 6;
+            for (int k = 7; k >= 0 && ++trace[k] == 0; k--)
+                ;
+            for (int k = 8; k < 16; k++)
+                trace[k] = (uint8_t)rnd();
+            start = 1700000000000000000ll + (int64_t)(rnd() % 1000000000);
+        }
+        for (int k = 0; k < 8; k++)
+            ids[in_trace][k] = (uint8_t)rnd();
+        uint8_t unknown[8] = {9, 9, 9, 9, 9, 9, 9, (uint8_t)i};
+        const uint8_t *parent = in_trace == 0 ? NULL
+                                : i % 23 == 4 ? unknown
+                                              : ids[rnd() % in_trace];
+        start += (int64_t)(rnd() % 3 ? rnd() % 5000000 : 0);
+        const char *svc = i % 3 ? "cartservice" : "frontend";
+        struct attr a[3] = {
+            {"http.method", 11, {.type = ATTR_STRING, .u.s = {"GET", 3}}},
+            {"net.peer.port", 13, {.type = ATTR_INT, .u.i = 40000 + (int64_t)(rnd() % 20000)}},
+            {"app.cache_hit", 13, {.type = ATTR_BOOL, .u.b = rnd() % 2}},
+        };
+        struct attr res = {"service.name", 12, {.type = ATTR_STRING, .u.s = {svc, strlen(svc)}}};
+        st_buf_reset(&attrs);
+        assert_int_equal(attrs_encode(a + i % 2, 1 + (i / 2) % 2, 0, &attrs), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_TRACE_ID, trace, 16), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_SPAN_ID, ids[in_trace], 8), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_PARENT_SPAN_ID, parent, parent ? 8 : 0), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_TRACE_STATE, NULL, 0), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_NAME, names[in_trace % 3],
+                                             strlen(names[in_trace % 3])), 0);
+        assert_int_equal(st_batch_push_i64(b, SP_KIND, 1 + (int64_t)(in_trace > 0)), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_SERVICE, svc, strlen(svc)), 0);
+        assert_int_equal(st_batch_push_i64(b, SP_START, start), 0);
+        assert_int_equal(st_batch_push_i64(b, SP_DURATION, (int64_t)(rnd() % 90000000)), 0);
+        assert_int_equal(st_batch_push_i64(b, SP_STATUS_CODE, i % 50 == 0 ? 2 : 0), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_STATUS_MESSAGE, NULL, 0), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_ATTRS, attrs.data, attrs.len), 0);
+        st_buf_reset(&attrs);
+        assert_int_equal(attrs_encode(&res, 1, 0, &attrs), 0);
+        assert_int_equal(st_batch_push_bytes(b, SP_RESOURCE, attrs.data, attrs.len), 0);
+        for (int c = SP_SCOPE; c <= SP_LINKS; c++)
+            assert_int_equal(st_batch_push_bytes(b, c, NULL, 0), 0);
+        assert_int_equal(st_batch_push_i64(b, SP_FLAGS, 0x100), 0);
+        assert_int_equal(st_batch_end_row(b), 0);
+    }
+    st_buf_release(&attrs);
+}
+
+/* Profiles with two sample types (count and CPU time = count x 10 ms) over
+ * the same stacks: series 2k+1 and 2k+2 of each timestamp match. */
+static void gen_profiles(struct st_batch *b, size_t n_profiles, size_t per)
+{
+    assert_int_equal(st_batch_init(b, st_schema_get(ST_TABLE_PROFILES)), 0);
+    int64_t *stacks = malloc(per * sizeof(*stacks)), *counts = malloc(per * sizeof(*counts));
+    assert_non_null(stacks);
+    assert_non_null(counts);
+    for (size_t p = 0; p < n_profiles; p++) {
+        int64_t s = 1 + (int64_t)(rnd() % 50);
+        for (size_t i = 0; i < per; i++) {
+            stacks[i] = s;
+            s += 1 + (int64_t)(rnd() % 300);
+            counts[i] = 1 + (int64_t)(rnd() % 40);
+        }
+        for (int type = 0; type < 2; type++)
+            for (size_t i = 0; i < per; i++) {
+                assert_int_equal(st_batch_push_i64(b, PS_SERIES, 1 + (int64_t)type), 0);
+                assert_int_equal(st_batch_push_i64(b, PS_TS, 1700000000000000000ll +
+                                                                 (int64_t)p * 10000000000ll),
+                                 0);
+                assert_int_equal(st_batch_push_i64(b, PS_STACK, stacks[i]), 0);
+                assert_int_equal(st_batch_push_i64(b, PS_VALUE,
+                                                   counts[i] * (type ? 10000000 : 1)), 0);
+                assert_int_equal(st_batch_push_bytes(b, PS_SPAN_ID, NULL, 0), 0);
+                assert_int_equal(st_batch_push_bytes(b, PS_TRACE_ID, NULL, 0), 0);
+                assert_int_equal(st_batch_end_row(b), 0);
+            }
+    }
+    free(stacks);
+    free(counts);
+    /* the generator emits profile by profile; the segment wants series order */
+    uint32_t *perm;
+    struct st_batch sorted;
+    assert_int_equal(st_batch_sort_perm(b, &perm), 0);
+    assert_int_equal(st_batch_init(&sorted, b->schema), 0);
+    assert_int_equal(st_batch_append_gather(&sorted, b, perm, b->n_rows), 0);
+    st_free(perm);
+    st_batch_release(b);
+    *b = sorted;
+}
+
+static void assert_block_enc(struct seg *s, uint32_t col, uint8_t want)
+{
+    for (uint32_t g = 0; g < seg_get_info(s)->n_groups; g++) {
+        struct seg_block_info bi;
+        seg_block(s, g, col, &bi);
+        if (bi.enc != want)
+            fail_msg("column %s of group %u has encoding %s, want %s",
+                     seg_schema(s)->cols[col].name, g, enc_name(bi.enc), enc_name(want));
+    }
+}
+
+static void test_structured_encodings(void **state)
+{
+    (void)state;
+    size_t base = st_alloc_in_use();
+    struct tdir t;
+    tdir_init(&t);
+    struct st_batch rows;
+    struct st_errctx err;
+    struct seg *s;
+    bool same;
+    st_errctx_init(&err);
+
+    /* spans: parent ids reference span ids, attributes split by key, the
+     * resource looked up by service */
+    gen_spans(&rows, 700, 5);
+    struct seg_writer_opts o = {.codec = CODEC_ZSTD, .level = 3, .rows_per_group = 256};
+    assert_int_equal(write_seg(t.path, &rows, &o, NULL, 0, NULL, NULL, &err), 0);
+    assert_int_equal(read_everything(t.path, &rows, NULL, 0, &same), 0);
+    assert_true(same);
+    assert_int_equal(seg_open(&s, t.path, &err), 0);
+    assert_block_enc(s, SP_PARENT_SPAN_ID, ENC_REF);
+    assert_block_enc(s, SP_ATTRS, ENC_ATTRS);
+    assert_block_enc(s, SP_RESOURCE, ENC_MAP); /* a function of the service */
+    /* the referencing column alone, appended after other values */
+    struct st_col par = {.type = ST_COL_BYTES};
+    assert_int_equal(st_col_reserve(&par, 1, 3), 0);
+    memcpy(par.data, "xyz", 3);
+    par.data_len = 3;
+    par.offs[1] = 3;
+    par.n = 1;
+    for (uint32_t g = 0; g < seg_get_info(s)->n_groups; g++)
+        assert_int_equal(seg_read_block(s, g, SP_PARENT_SPAN_ID, &par, &err), 0);
+    assert_int_equal(par.n, rows.n_rows + 1);
+    for (size_t r = 0; r < rows.n_rows; r++) {
+        size_t la, lb;
+        const uint8_t *pa = val(&par, r + 1, &la), *pb = val(&rows.cols[SP_PARENT_SPAN_ID], r, &lb);
+        assert_int_equal(la, lb);
+        if (la)
+            assert_memory_equal(pa, pb, la);
+    }
+    st_free(par.offs);
+    st_free(par.data);
+    /* a damaged span_id block makes the parent ids of its group unreadable */
+    struct seg_block_info bi;
+    seg_block(s, 1, SP_SPAN_ID, &bi);
+    seg_unref(s);
+    size_t len;
+    uint8_t *file = slurp(t.path, &len);
+    file[bi.off + bi.stored_len / 2] ^= 0x10;
+    spit(t.path, file, len);
+    free(file);
+    assert_int_equal(seg_open(&s, t.path, &err), 0);
+    struct st_col p2 = {.type = ST_COL_BYTES};
+    st_errctx_init(&err);
+    assert_int_equal(seg_read_block(s, 0, SP_PARENT_SPAN_ID, &p2, &err), 0);
+    size_t n0 = p2.n;
+    st_errctx_init(&err);
+    assert_int_equal(seg_read_block(s, 1, SP_PARENT_SPAN_ID, &p2, &err), ST_ECORRUPT);
+    assert_int_equal(err.code, ST_ECORRUPT);
+    assert_string_equal(err.file, t.path);
+    assert_int_equal(err.off, bi.off);
+    assert_int_equal(p2.n, n0);
+    st_free(p2.offs);
+    st_free(p2.data);
+    seg_unref(s);
+    count_problems_cb_n = 0;
+    assert_true(seg_verify_file(t.path, count_problem, NULL) >= 2);
+    st_batch_release(&rows);
+
+    /* profiles: the CPU-time run is the count run scaled, the stacks repeat */
+    gen_profiles(&rows, 6, 300);
+    struct seg_writer_opts po = {.codec = CODEC_ZSTD, .level = 3, .rows_per_group = 4096};
+    assert_int_equal(write_seg(t.path, &rows, &po, NULL, 0, NULL, NULL, &err), 0);
+    assert_int_equal(read_everything(t.path, &rows, NULL, 0, &same), 0);
+    assert_true(same);
+    assert_int_equal(seg_open(&s, t.path, &err), 0);
+    assert_block_enc(s, PS_STACK, ENC_RUNS);
+    assert_block_enc(s, PS_VALUE, ENC_RUNS);
+    seg_unref(s);
+    st_batch_release(&rows);
+    tdir_done(&t);
+    assert_int_equal(st_alloc_in_use(), base);
+}
+
 /* ---- damage --------------------------------------------------------------- */
 
-/* Small profiles segment with symbols, several groups, every kind of section. */
-static void small_segment(const char *path, uint8_t codec, struct st_batch *rows, uint8_t **sym,
-                          size_t *sym_len)
+/* Small segment with several groups: profiles with symbols (every kind of
+ * section), or spans (blocks that reference other blocks, split attributes). */
+static void small_segment(const char *path, int table, uint8_t codec, struct st_batch *rows,
+                          uint8_t **sym, size_t *sym_len)
 {
-    gen_rows(rows, ST_TABLE_PROFILES, 40, 3);
-    *sym_len = 300;
-    *sym = gen_symbols(*sym_len);
+    *sym = NULL;
+    *sym_len = 0;
+    if (table == ST_TABLE_SPANS) {
+        gen_spans(rows, 40, 3);
+    } else {
+        gen_rows(rows, ST_TABLE_PROFILES, 40, 3);
+        *sym_len = 300;
+        *sym = gen_symbols(*sym_len);
+    }
     struct seg_writer_opts o = {.codec = codec, .level = 1, .rows_per_group = 16};
     struct st_errctx err;
     st_errctx_init(&err);
     assert_int_equal(write_seg(path, rows, &o, *sym, *sym_len, NULL, NULL, &err), 0);
 }
 
-static void byte_flip_all(uint8_t codec)
+static void byte_flip_all(int table, uint8_t codec)
 {
     struct tdir t;
     tdir_init(&t);
     struct st_batch rows;
     uint8_t *sym;
     size_t sym_len, len;
-    small_segment(t.path, codec, &rows, &sym, &sym_len);
+    small_segment(t.path, table, codec, &rows, &sym, &sym_len);
     uint8_t *orig = slurp(t.path, &len);
     bool same;
     assert_int_equal(read_everything(t.path, &rows, sym, sym_len, &same), 0);
@@ -896,8 +1109,10 @@ static void test_byte_flip_every_offset(void **state)
 {
     (void)state;
     size_t base = st_alloc_in_use();
-    byte_flip_all(CODEC_ZSTD);
-    byte_flip_all(CODEC_NONE);
+    byte_flip_all(ST_TABLE_PROFILES, CODEC_ZSTD);
+    byte_flip_all(ST_TABLE_PROFILES, CODEC_NONE);
+    byte_flip_all(ST_TABLE_SPANS, CODEC_ZSTD);
+    byte_flip_all(ST_TABLE_SPANS, CODEC_NONE);
     assert_int_equal(st_alloc_in_use(), base);
 }
 
@@ -909,7 +1124,7 @@ static void test_truncation_every_length(void **state)
     struct st_batch rows;
     uint8_t *sym;
     size_t sym_len, len;
-    small_segment(t.path, CODEC_ZSTD, &rows, &sym, &sym_len);
+    small_segment(t.path, ST_TABLE_PROFILES, CODEC_ZSTD, &rows, &sym, &sym_len);
     uint8_t *orig = slurp(t.path, &len);
     for (size_t n = 0; n < len; n++) {
         spit(t.path, orig, n);
@@ -955,22 +1170,28 @@ static void test_unknown_version(void **state)
     struct st_batch rows;
     uint8_t *sym;
     size_t sym_len, len;
-    small_segment(t.path, CODEC_ZSTD, &rows, &sym, &sym_len);
+    small_segment(t.path, ST_TABLE_PROFILES, CODEC_ZSTD, &rows, &sym, &sym_len);
     uint8_t *p = slurp(t.path, &len);
-    /* an intact file of a newer version: unsupported, not corrupt */
-    st_put_u32le(p + 8, 2);
-    st_put_u32le(p + len - SEG_TRAILER_LEN + 8, 2);
-    fix_trailer_sum(p, len);
-    spit(t.path, p, len);
+    /* an intact file of a newer version, or of version 1 (whose column
+     * encodings this reader no longer decodes): unsupported, not corrupt */
     struct seg *s;
     struct st_errctx err;
-    st_errctx_init(&err);
-    assert_int_equal(seg_open(&s, t.path, &err), ST_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "version 2"));
-    count_problems_cb_n = 0;
-    assert_int_equal(seg_verify_file(t.path, count_problem, NULL), 1);
+    static const uint32_t other[] = {SEG_VERSION + 1, 1};
+    for (int k = 0; k < 2; k++) {
+        char want[32];
+        snprintf(want, sizeof(want), "version %u", other[k]);
+        st_put_u32le(p + 8, other[k]);
+        st_put_u32le(p + len - SEG_TRAILER_LEN + 8, other[k]);
+        fix_trailer_sum(p, len);
+        spit(t.path, p, len);
+        st_errctx_init(&err);
+        assert_int_equal(seg_open(&s, t.path, &err), ST_EUNSUPPORTED);
+        assert_non_null(strstr(err.msg, want));
+        count_problems_cb_n = 0;
+        assert_int_equal(seg_verify_file(t.path, count_problem, NULL), 1);
+    }
     /* header and trailer disagree: corrupt */
-    st_put_u32le(p + 8, 1);
+    st_put_u32le(p + 8, SEG_VERSION);
     spit(t.path, p, len);
     st_errctx_init(&err);
     assert_int_equal(seg_open(&s, t.path, &err), ST_ECORRUPT);
@@ -996,7 +1217,7 @@ static void test_forged_footer_fields(void **state)
     uint8_t *sym;
     size_t sym_len, len;
     size_t base = st_alloc_in_use();
-    small_segment(t.path, CODEC_NONE, &rows, &sym, &sym_len);
+    small_segment(t.path, ST_TABLE_PROFILES, CODEC_NONE, &rows, &sym, &sym_len);
     uint8_t *orig = slurp(t.path, &len), *buf = malloc(len);
     uint32_t flen = st_get_u32le(orig + len - SEG_TRAILER_LEN);
     assert_int_equal(orig[len - SEG_TRAILER_LEN + 12], CODEC_NONE);
@@ -1125,7 +1346,7 @@ static void test_fault_alloc_read(void **state)
     struct st_batch rows;
     uint8_t *sym;
     size_t sym_len;
-    small_segment(t.path, CODEC_ZSTD, &rows, &sym, &sym_len);
+    small_segment(t.path, ST_TABLE_PROFILES, CODEC_ZSTD, &rows, &sym, &sym_len);
     bool same;
     assert_int_equal(read_everything(t.path, &rows, sym, sym_len, &same), 0);
     size_t base = st_alloc_in_use();
@@ -1198,7 +1419,7 @@ static void test_concurrent_readers(void **state)
     struct st_batch rows;
     uint8_t *sym;
     size_t sym_len;
-    small_segment(t.path, CODEC_LZ4, &rows, &sym, &sym_len);
+    small_segment(t.path, ST_TABLE_PROFILES, CODEC_LZ4, &rows, &sym, &sym_len);
     struct seg *s;
     assert_int_equal(seg_open(&s, t.path, NULL), 0);
     pthread_t th[4];
@@ -1229,6 +1450,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_rejected),
         cmocka_unit_test(test_writer_invalid_arguments),
         cmocka_unit_test(test_group_cut_by_bytes),
+        cmocka_unit_test(test_structured_encodings),
         cmocka_unit_test(test_byte_flip_every_offset),
         cmocka_unit_test(test_truncation_every_length),
         cmocka_unit_test(test_unknown_version),
