@@ -62,6 +62,7 @@
 
 #include <json-c/json.h>
 
+#include "storage/util/st_hex.h"
 #include "storage/util/banned.h"
 
 enum {
@@ -407,17 +408,6 @@ static int jd_double(struct jdec *d, struct json_object *v, double *out)
     }
 }
 
-static int hex_nibble(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int jd_hex(struct jdec *d, const char *s, size_t len, ProtobufCBinaryData *out)
 {
     if (len % 2 != 0)
@@ -426,7 +416,7 @@ static int jd_hex(struct jdec *d, const char *s, size_t len, ProtobufCBinaryData
     if (buf == NULL)
         return jd_nomem(d);
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_nibble((unsigned char)s[i]), lo = hex_nibble((unsigned char)s[i + 1]);
+        int hi = st_hex_digit((unsigned char)s[i]), lo = st_hex_digit((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return jd_fail(d, "invalid hex id \"%.64s\": not a hex digit at %zu", s,
                            hi < 0 ? i : i + 1);
@@ -512,7 +502,7 @@ static int jd_bytes(struct jdec *d, const ProtobufCMessageDescriptor *owner,
     case BYTES_HEX_OR_BASE64: {
         bool hex = len == 32;
         for (size_t i = 0; hex && i < len; i++)
-            hex = hex_nibble((unsigned char)s[i]) >= 0;
+            hex = st_hex_digit((unsigned char)s[i]) >= 0;
         return hex ? jd_hex(d, s, len, out) : jd_base64(d, s, len, out);
     }
     case BYTES_BASE64:

@@ -72,6 +72,7 @@
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_hex.h"
 #include "storage/util/banned.h"
 
 #define NONE UINT32_MAX
@@ -854,30 +855,6 @@ static int intern_location(struct pprof_profile *p, uint32_t idx, uint32_t *out,
 
 /* ---- label sets and aggregation ------------------------------------------------------- */
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool parse_hex(const uint8_t *s, size_t len, uint8_t *out, size_t n_out)
-{
-    if (len != 2 * n_out)
-        return false;
-    for (size_t i = 0; i < n_out; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static uint8_t key_kind(struct pprof_profile *p, uint32_t idx)
 {
     struct pp_str *s = &p->strs[idx];
@@ -1121,10 +1098,10 @@ static int sample_one(struct pprof_profile *p, const uint8_t *d, size_t n, struc
             const struct pp_str *vs = &p->strs[vi];
             if (kind == 2) {
                 if (!key.has_span)
-                    key.has_span = parse_hex(vs->p, vs->len, key.span, 8);
+                    key.has_span = st_hex_decode((const char *)vs->p, vs->len, key.span, 8);
             } else if (kind == 3) {
                 if (!key.has_trace)
-                    key.has_trace = parse_hex(vs->p, vs->len, key.trace, 16);
+                    key.has_trace = st_hex_decode((const char *)vs->p, vs->len, key.trace, 16);
             } else {
                 if (s->n_pairs == s->cap_pairs &&
                     grow((void **)&s->pairs, &s->cap_pairs, s->n_pairs + 1, sizeof(*s->pairs)))

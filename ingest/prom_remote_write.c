@@ -78,6 +78,7 @@
 #include "storage/attrs.h"
 #include "storage/store.h"
 #include "storage/util/st_alloc.h"
+#include "storage/util/st_hex.h"
 
 #include "storage/util/banned.h"
 
@@ -694,31 +695,6 @@ struct rw {
     struct rw_labels ex_labels; /* of the exemplar being stored */
 };
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Exactly 2*n hex digits -> n bytes. */
-static bool hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    if (len != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
-
 static bool ms_to_ns(int64_t ms, int64_t *ns)
 {
     if (ms > INT64_MAX / NS_PER_MS || ms < INT64_MIN / NS_PER_MS)
@@ -754,12 +730,12 @@ static int add_exemplar(struct rw *w, const struct rw_span *sp, uint32_t series)
     for (size_t i = 0; i < w->ex_labels.n; i++) {
         const struct prom_label_ref *l = &w->ex_labels.v[i];
         if (!has_trace && ref_is(l->name, l->name_len, "trace_id", 8) &&
-            hex_decode(l->value, l->value_len, trace, 16)) {
+            st_hex_decode(l->value, l->value_len, trace, 16)) {
             has_trace = true;
             continue;
         }
         if (!has_span && ref_is(l->name, l->name_len, "span_id", 7) &&
-            hex_decode(l->value, l->value_len, span, 8)) {
+            st_hex_decode(l->value, l->value_len, span, 8)) {
             has_span = true;
             continue;
         }

@@ -47,6 +47,7 @@
 #include "storage/series_index.h"
 #include "storage/util/st_arena.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_hex.h"
 #include "storage/util/banned.h"
 
 #define MAX_QUERY_LABELS 128
@@ -94,13 +95,25 @@ int pyroscope_parse_time(const char *s, int64_t now, int64_t *out)
             return ST_EINVAL;
         int64_t unit;
         switch (s[i]) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        default: return ST_EINVAL;
+        case 's':
+            unit = 1;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        default:
+            return ST_EINVAL;
         }
-        *out = now - v * unit * 1000000000;
+        int64_t back;
+        if (__builtin_mul_overflow(v, unit * 1000000000, &back) ||
+            __builtin_sub_overflow(now, back, out))
+            return ST_EINVAL;
         return 0;
     }
     if (n > 19)
@@ -109,40 +122,22 @@ int pyroscope_parse_time(const char *s, int64_t now, int64_t *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return ST_EINVAL;
-        v = v * 10 + (s[i] - '0'); /* <= 19 digits: fits unless > INT64_MAX */
-        if (v < 0)
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
             return ST_EINVAL;
     }
     if (n == 8) {
         unsigned y = (unsigned)(v / 10000), m = (unsigned)(v / 100 % 100), d = (unsigned)(v % 100);
         if (m < 1 || m > 12 || d < 1 || d > 31)
             return ST_EINVAL;
-        *out = days_from_civil(y, m, d) * 86400 * 1000000000;
-        return 0;
+        return __builtin_mul_overflow(days_from_civil(y, m, d), 86400ll * 1000000000, out)
+                   ? ST_EINVAL
+                   : 0;
     }
-    if (n <= 10)
-        *out = v * 1000000000;
-    else if (n <= 13)
-        *out = v * 1000000;
-    else if (n <= 16)
-        *out = v * 1000;
-    else
-        *out = v;
-    return 0;
+    int64_t scale = n <= 10 ? 1000000000 : n <= 13 ? 1000000 : n <= 16 ? 1000 : 1;
+    return __builtin_mul_overflow(v, scale, out) ? ST_EINVAL : 0;
 }
 
 /* ---- query string ----------------------------------------------------------------------- */
-
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* URL-decode [p, p + n) into a NUL-terminated arena string ('+' is a space). */
 static char *url_decode(struct st_arena *a, const char *p, size_t n)
@@ -152,8 +147,10 @@ static char *url_decode(struct st_arena *a, const char *p, size_t n)
         return NULL;
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '%' && i + 2 < n && hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0) {
-            d[j++] = (char)(hexv(p[i + 1]) << 4 | hexv(p[i + 2]));
+        if (p[i] == '%' && i + 2 < n && st_hex_digit((unsigned char)p[i + 1]) >= 0 &&
+            st_hex_digit((unsigned char)p[i + 2]) >= 0) {
+            d[j++] = (char)(st_hex_digit((unsigned char)p[i + 1]) << 4 |
+                            st_hex_digit((unsigned char)p[i + 2]));
             i += 2;
         } else if (p[i] == '+') {
             d[j++] = ' ';
@@ -262,8 +259,7 @@ static int add_label(struct ingest_ctx *c, struct st_label *labels, size_t *n, c
         if (strcmp(labels[i].name, sn) == 0)
             return 0;
     if (*n >= MAX_QUERY_LABELS)
-        return st_errf(c->err, ST_ETOOBIG, "%s has more than %d labels", what,
-                       MAX_QUERY_LABELS);
+        return st_errf(c->err, ST_ETOOBIG, "%s has more than %d labels", what, MAX_QUERY_LABELS);
     labels[*n].name = sn;
     labels[(*n)++].value = value;
     return 0;
@@ -405,8 +401,7 @@ int pyroscope_ingest(struct ingest_ctx *c, const char *query_string, const char 
         (rc = add_label(c, labels, &n, "pyroscope_spy", 13, q.spy_name, "spyName")))
         return rc;
     if (q.from != NULL && q.from[0] != '\0' && pyroscope_parse_time(q.from, now, &ts))
-        return st_errf(c->err, ST_EINVAL, "query parameter \"from\" is invalid: \"%.64s\"",
-                       q.from);
+        return st_errf(c->err, ST_EINVAL, "query parameter \"from\" is invalid: \"%.64s\"", q.from);
     if (q.until != NULL && q.until[0] != '\0' && pyroscope_parse_time(q.until, now, &until))
         return st_errf(c->err, ST_EINVAL, "query parameter \"until\" is invalid: \"%.64s\"",
                        q.until);
@@ -422,8 +417,7 @@ int pyroscope_ingest(struct ingest_ctx *c, const char *query_string, const char 
     if (q.aggregation != NULL && q.aggregation[0] != '\0' && strcmp(q.aggregation, "sum") != 0 &&
         strcmp(q.aggregation, "average") != 0)
         return st_errf(c->err, ST_EINVAL,
-                       "query parameter \"aggregationType\" is invalid: \"%.64s\"",
-                       q.aggregation);
+                       "query parameter \"aggregationType\" is invalid: \"%.64s\"", q.aggregation);
     const char *fmt = q.format ? q.format : "";
 
     struct pprof_opts po = {0};
@@ -431,10 +425,12 @@ int pyroscope_ingest(struct ingest_ctx *c, const char *query_string, const char 
     po.n_base = n;
     po.ts_ns = ts;
 
-    if (strcmp(fmt, "jfr") == 0 || strcmp(fmt, "speedscope") == 0 ||
-        strcmp(fmt, "trie") == 0 || strcmp(fmt, "tree") == 0 || strcmp(fmt, "lines") == 0)
-        return st_errf(c->err, ST_EUNSUPPORTED, "query parameter \"format\" value \"%s\" is "
-                       "not supported", fmt);
+    if (strcmp(fmt, "jfr") == 0 || strcmp(fmt, "speedscope") == 0 || strcmp(fmt, "trie") == 0 ||
+        strcmp(fmt, "tree") == 0 || strcmp(fmt, "lines") == 0)
+        return st_errf(c->err, ST_EUNSUPPORTED,
+                       "query parameter \"format\" value \"%s\" is "
+                       "not supported",
+                       fmt);
     if (ct_is_multipart(content_type)) {
         struct multipart_part parts[MAX_PARTS];
         size_t n_parts;
@@ -447,11 +443,11 @@ int pyroscope_ingest(struct ingest_ctx *c, const char *query_string, const char 
         if (prof == NULL)
             return st_errf(c->err, ST_EINVAL, "multipart body has no \"profile\" part");
         if (prev != NULL && prev->body.len > 0)
-            return st_errf(c->err, ST_EINVAL, "multipart part \"prev_profile\" is not "
+            return st_errf(c->err, ST_EINVAL,
+                           "multipart part \"prev_profile\" is not "
                            "supported (cumulative profiles from old clients); upgrade the client");
         if (cfg != NULL && cfg->body.len > 0) {
-            if ((rc = parse_type_config(c, cfg->body.p, cfg->body.len, aliases,
-                                        &po.n_aliases)))
+            if ((rc = parse_type_config(c, cfg->body.p, cfg->body.len, aliases, &po.n_aliases)))
                 return rc;
             po.aliases = aliases;
         }
@@ -479,12 +475,10 @@ int pyroscope_ingest(struct ingest_ctx *c, const char *query_string, const char 
 
 /* ---- Push ------------------------------------------------------------------------------- */
 
-int pyroscope_push(struct ingest_ctx *c, const uint8_t *body, size_t len,
-                   enum ingest_format fmt)
+int pyroscope_push(struct ingest_ctx *c, const uint8_t *body, size_t len, enum ingest_format fmt)
 {
     ProtobufCMessage *msg = NULL;
-    int rc = pb_decode(&push__v1__push_request__descriptor, body, len, fmt, c->arena, &msg,
-                       c->err);
+    int rc = pb_decode(&push__v1__push_request__descriptor, body, len, fmt, c->arena, &msg, c->err);
     if (rc)
         return rc;
     const Push__V1__PushRequest *req = (const Push__V1__PushRequest *)msg;

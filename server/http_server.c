@@ -54,6 +54,8 @@
 #include "server/config.h"
 #include "server/ingest_http.h"
 #include "server/native_http.h"
+#include "server/profile_http.h"
+#include "server/querier_http.h"
 #include "storage/store.h"
 #include "storage/table.h"
 #include "storage/util/st_alloc.h"
@@ -98,6 +100,9 @@ static const struct http_route routes[] = {
     {"/push.v1.PusherService/Push", ROUTE_EXACT, EVHTTP_REQ_POST, ingest_http_push},
     {"/api/v1/write", ROUTE_EXACT, EVHTTP_REQ_POST, ingest_http_remote_write},
     {"/api/native/v1/rows", ROUTE_EXACT, EVHTTP_REQ_GET, native_http_rows},
+    {"/api/native/v1/profiles/", ROUTE_PREFIX, EVHTTP_REQ_GET | EVHTTP_REQ_POST,
+     profile_http_handle},
+    {"/querier.v1.QuerierService/", ROUTE_PREFIX, EVHTTP_REQ_POST, querier_http_handle},
 };
 
 /* ---- replies ---- */
@@ -521,4 +526,21 @@ enum http_server_state http_server_state(const struct http_server *srv)
 struct store *http_server_store(const struct http_server *srv)
 {
     return srv->store;
+}
+
+struct store *http_server_store_ready(const struct http_server *srv, struct st_errctx *err)
+{
+    struct store *store = http_server_store(srv);
+    if (store == NULL)
+        st_errf(err, ST_ECLOSED, "not ready: %s",
+                srv->state == HTTP_STATE_STOPPING ? "shutting down" : "store recovery running");
+    return store;
+}
+
+const char *http_request_tenant(struct evhttp_request *req, struct st_errctx *err)
+{
+    const char *t = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Scope-OrgID");
+    if (t == NULL)
+        return ST_DEFAULT_TENANT;
+    return st_tenant_check(t, err) == 0 ? t : NULL;
 }

@@ -84,6 +84,13 @@ void http_server_set_ingest_limits(struct http_server *srv, const struct ingest_
 const struct ingest_limits *http_server_ingest_limits(const struct http_server *srv);
 /* The store, or NULL while recovering or stopping. */
 struct store *http_server_store(const struct http_server *srv);
+/* The same, but NULL comes with ST_ECLOSED in err naming why ("not ready:
+ * store recovery running" / "not ready: shutting down"). */
+struct store *http_server_store_ready(const struct http_server *srv, struct st_errctx *err);
+/* The request's tenant: X-Scope-OrgID, or ST_DEFAULT_TENANT when absent;
+ * NULL with ST_EINVAL in err (naming the problem) when it is not a valid
+ * tenant id. Borrowed from the request. */
+const char *http_request_tenant(struct evhttp_request *req, struct st_errctx *err);
 
 /* Reply with a body (copied) and a Content-Type. */
 void http_reply(struct evhttp_request *req, int status, const char *content_type, const void *body,

@@ -529,23 +529,20 @@ static void ingest_handle(struct http_server *srv, struct evhttp_request *req, e
     st_buf_init(&r.inflated, 0);
     int rc;
 
-    struct store *store = http_server_store(srv);
+    struct store *store = http_server_store_ready(srv, &r.err);
     if (store == NULL) {
-        rc = st_errf(&r.err, ST_ECLOSED, "not ready: %s",
-                     http_server_state(srv) == HTTP_STATE_STOPPING ? "shutting down"
-                                                                   : "store recovery running");
+        rc = ST_ECLOSED;
         goto out;
     }
     rc = check_content_type(&r);
     if (rc != 0)
         goto out;
-    const char *org = header(req, "X-Scope-OrgID");
-    if (org != NULL) {
-        rc = st_tenant_check(org, &r.err);
-        if (rc != 0)
-            goto out;
-        snprintf(r.tenant, sizeof(r.tenant), "%s", org);
+    const char *tenant = http_request_tenant(req, &r.err);
+    if (tenant == NULL) {
+        rc = ST_EINVAL;
+        goto out;
     }
+    snprintf(r.tenant, sizeof(r.tenant), "%s", tenant);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > r.limits->max_body_bytes) {

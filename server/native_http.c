@@ -47,6 +47,7 @@
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_buf.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_hex.h"
 #include "storage/util/banned.h"
 
 #define ROWS_DEFAULT_LIMIT 1000
@@ -87,13 +88,10 @@ static void json_str_n(struct st_buf *b, const char *s, size_t n)
 
 static void put_hex(struct st_buf *b, const uint8_t *p, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
     st_buf_put_u8(b, '"');
-    if (st_buf_reserve(b, n * 2) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            b->data[b->len++] = (uint8_t)digits[p[i] >> 4];
-            b->data[b->len++] = (uint8_t)digits[p[i] & 15];
-        }
+    if (st_buf_reserve(b, n * 2 + 1) == 0) {
+        st_hex_encode((char *)b->data + b->len, p, n);
+        b->len += n * 2;
     }
     st_buf_put_u8(b, '"');
 }
@@ -281,9 +279,9 @@ void native_http_rows(struct http_server *srv, struct evhttp_request *req)
     memset(&o, 0, sizeof(o));
     int rc = 0;
 
-    struct store *store = http_server_store(srv);
+    struct store *store = http_server_store_ready(srv, &err);
     if (store == NULL) {
-        rc = st_errf(&err, ST_ECLOSED, "not ready");
+        rc = ST_ECLOSED;
         goto out;
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -315,12 +313,11 @@ void native_http_rows(struct http_server *srv, struct evhttp_request *req)
         rc = st_errf(&err, ST_EINVAL, "invalid limit '%.64s' (1 to %d)", v, ROWS_MAX_LIMIT);
         goto out;
     }
-    const char *tenant = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Scope-OrgID");
-    if (tenant == NULL)
-        tenant = ST_DEFAULT_TENANT;
-    rc = st_tenant_check(tenant, &err);
-    if (rc != 0)
+    const char *tenant = http_request_tenant(req, &err);
+    if (tenant == NULL) {
+        rc = ST_EINVAL;
         goto out;
+    }
 
     o.b = &b;
     o.store = store;

@@ -68,6 +68,7 @@
 #include <xxhash.h>
 
 #include "kv.h"
+#include "label_regex.h"
 #include "seg.h"
 #include "table.h"
 #include "util/st_alloc.h"
@@ -785,45 +786,6 @@ static bool idx_mc_match(const struct idx_mc *c, const char *v)
     }
 }
 
-/* 0 when every ')' closes a '(' (outside brackets and escapes). */
-static int idx_re_parens_ok(const char *re)
-{
-    int depth = 0;
-    for (const char *p = re; *p != '\0'; p++) {
-        if (*p == '\\') {
-            if (p[1] == '\0')
-                return 0; /* regcomp reports the trailing backslash */
-            p++;
-        } else if (*p == '[') {
-            p++;
-            if (*p == '^')
-                p++;
-            if (*p == ']')
-                p++;
-            while (*p != '\0' && *p != ']') {
-                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-                    char close = p[1];
-                    const char *q = p + 2;
-                    while (*q != '\0' && !(q[0] == close && q[1] == ']'))
-                        q++;
-                    if (*q == '\0')
-                        return 0;
-                    p = q + 1;
-                }
-                p++;
-            }
-            if (*p == '\0')
-                return 0; /* regcomp reports the unclosed bracket */
-        } else if (*p == '(') {
-            depth++;
-        } else if (*p == ')') {
-            if (--depth < 0)
-                return ST_EINVAL;
-        }
-    }
-    return 0;
-}
-
 static int idx_mc_compile(struct idx_mc *c, const struct idx_matcher *m, struct st_errctx *err)
 {
     memset(c, 0, sizeof(*c));
@@ -836,32 +798,13 @@ static int idx_mc_compile(struct idx_mc *c, const struct idx_matcher *m, struct 
         return st_errf(err, ST_EINVAL, "unknown matcher operator %u for label '%.128s'", m->op,
                        m->name);
     if (m->op == IDX_RE || m->op == IDX_NRE) {
-        c->literal = strpbrk(m->value, "\\.[]()*+?{}|^$") == NULL;
+        c->literal = label_regex_is_literal(m->value);
         if (!c->literal) {
-            if (idx_re_parens_ok(m->value) != 0)
-                return st_errf(err, ST_EINVAL,
-                               "invalid regex '%.128s' for label '%.128s': unmatched ')'", m->value,
-                               m->name);
-            struct st_buf pat;
-            st_buf_init(&pat, ST_BUF_UNLIMITED);
-            int rc = st_buf_append_str(&pat, "^(");
-            if (rc == 0)
-                rc = st_buf_append_str(&pat, m->value);
-            if (rc == 0)
-                rc = st_buf_append(&pat, ")$", 3);
-            if (rc != 0) {
-                st_buf_release(&pat);
-                return st_errf(err, rc, "compiling regex: %s", st_err_msg(rc));
-            }
-            int rr = regcomp(&c->re, (const char *)pat.data, REG_EXTENDED | REG_NOSUB);
-            st_buf_release(&pat);
-            if (rr != 0) {
-                char msg[128];
-                regerror(rr, NULL, msg, sizeof(msg));
-                return st_errf(err, rr == REG_ESPACE ? ST_ENOMEM : ST_EINVAL,
-                               "invalid regex '%.128s' for label '%.128s': %s", m->value, m->name,
-                               msg);
-            }
+            char why[160];
+            int rc = label_regex_compile(m->value, &c->re, why, sizeof(why));
+            if (rc != 0)
+                return st_errf(err, rc, "invalid regex '%.128s' for label '%.128s': %s", m->value,
+                               m->name, why);
             c->has_re = true;
         }
     }
