@@ -568,7 +568,7 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
     return NULL;
 }
 
-static size_t field_elem_size(ProtobufCType t)
+size_t pb_field_elem_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT32:
@@ -684,7 +684,7 @@ static int jd_field(struct jdec *d, const ProtobufCMessageDescriptor *owner,
         if (!json_object_is_type(v, json_type_array))
             return jd_fail(d, "expected an array, got %s", jd_type_name(v));
         size_t n = json_object_array_length(v);
-        size_t esz = field_elem_size(f->type);
+        size_t esz = pb_field_elem_size(f->type);
         char *arr = NULL;
         if (n > 0) {
             arr = jd_alloc(d, n * esz);

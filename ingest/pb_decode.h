@@ -26,6 +26,10 @@
 /* A ProtobufCAllocator drawing from arena (free is a no-op). */
 void pb_arena_allocator(struct st_arena *arena, ProtobufCAllocator *out);
 
+/* Bytes one element of a field of type t takes in a protobuf-c message
+ * (the stride of its repeated array). */
+size_t pb_field_elem_size(ProtobufCType t);
+
 int pb_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len,
               enum ingest_format fmt, struct st_arena *arena, ProtobufCMessage **out,
               struct st_errctx *err);

@@ -94,7 +94,10 @@ const char *pprof_type_name_group(const char *type, size_t len);
 
 /* Inflate a gzip body (one or more members) into *out (st_malloc'd, caller
  * frees with st_free), at most max_out bytes: ST_ETOOBIG naming the limit,
- * ST_EINVAL for corrupt data. Exposed for the Pyroscope push path. */
+ * ST_EINVAL for corrupt data. libdeflate, one call per gzip member; memory
+ * never exceeds max_out, CPU at most about twice inflating max_out. Used by
+ * the Pyroscope push path and by the HTTP layer's Content-Encoding: gzip
+ * (ingest_http_gunzip). */
 int pprof_gunzip(const uint8_t *in, size_t len, uint64_t max_out, uint8_t **out,
                  size_t *out_len, struct st_errctx *err);
 

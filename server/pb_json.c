@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/pb_decode.h"
 #include "storage/util/st_buf.h"
 #include "storage/util/st_err.h"
 #include "storage/util/banned.h"
@@ -264,39 +265,6 @@ static void put_double(struct enc *e, double v, bool single)
 
 static void put_message(struct enc *e, const ProtobufCMessage *m, int depth);
 
-static size_t elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return sizeof(int32_t);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return sizeof(float);
-    case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(int);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return sizeof(int64_t);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    }
-    return 0;
-}
-
 /* One value (one element of a repeated field) at p. */
 static void put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const void *p, int depth)
 {
@@ -456,7 +424,7 @@ static void put_message(struct enc *e, const ProtobufCMessage *m, int depth)
         }
         size_t n = *(const size_t *)(base + f->quantifier_offset);
         const char *arr = *(char *const *)(base + f->offset);
-        size_t size = elem_size(f->type);
+        size_t size = pb_field_elem_size(f->type);
         put_c(e, '[');
         for (size_t k = 0; k < n && e->rc == 0; k++) {
             if (k > 0)

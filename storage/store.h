@@ -90,7 +90,8 @@ struct scan_req {
     uint32_t col_mask;               /* bit per column; 0: all columns */
     /* Id filters (n_ids 0: none). A row passes when its value in some
      * filter's column equals one of that filter's ids (a union: spans of
-     * a trace OR samples of those spans). A segment whose bloom filters rule
+     * a trace OR samples of those spans); a filter with n 0 passes nothing.
+     * A segment whose bloom filters rule
      * out every id of every filter is skipped without reading a block; so is
      * a row group none of whose rows can pass. The filter columns are read
      * even when col_mask leaves them out. */
@@ -105,7 +106,8 @@ struct scan_chunk {
 };
 
 /* Called once per chunk; a non-zero return stops the scan and is returned.
- * The chunk is valid only during the call. */
+ * The chunk is valid only during the call. Head chunks are delivered with
+ * the head locked: the callback must not call into the store. */
 typedef int (*scan_fn)(void *arg, const struct scan_chunk *chunk);
 int store_scan(struct store *s, const struct scan_req *req, scan_fn cb, void *arg,
                struct st_errctx *err);
