@@ -154,6 +154,25 @@ int pq_check(const struct pq_query *q, struct st_errctx *err)
     return rc;
 }
 
+/* An empty selection is an answer only for a profile type the tenant has:
+ * a type no series of the tenant carries is ST_EINVAL (a typo in a
+ * dashboard should say so, not draw an empty graph). */
+static int pq_type_known(struct store *s, const struct pq_query *q, struct st_errctx *err)
+{
+    struct idx_matcher m = {.op = IDX_EQ, .name = "__profile_type__", .value = q->profile_type};
+    roaring_bitmap_t *bm = NULL;
+    int rc = idx_select(store_index(s), q->tenant, &m, 1, &bm, err);
+    if (rc != 0)
+        return rc;
+    bool known = !roaring_bitmap_is_empty(bm);
+    roaring_bitmap_free(bm);
+    return known ? 0
+                 : st_errf(err, ST_EINVAL,
+                           "unknown profile type \"%.256s\": no profile of tenant "
+                           "%s has it",
+                           q->profile_type, q->tenant);
+}
+
 int pq_select(struct store *s, const struct pq_query *q, roaring_bitmap_t **out,
               struct st_errctx *err)
 {
@@ -173,6 +192,10 @@ int pq_select(struct store *s, const struct pq_query *q, roaring_bitmap_t **out,
     rc = idx_select(store_index(s), q->tenant, m, q->n_matchers + 1, &bm, err);
     if (rc != 0)
         return rc;
+    if (roaring_bitmap_is_empty(bm) && (rc = pq_type_known(s, q, err)) != 0) {
+        roaring_bitmap_free(bm);
+        return rc;
+    }
     if (q->series != 0) {
         bool has = roaring_bitmap_contains(bm, q->series);
         roaring_bitmap_clear(bm);

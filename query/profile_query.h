@@ -72,8 +72,10 @@ struct pq_query {
 };
 
 /* Merge the selected samples into t on `side` (t may already hold data:
- * a diff merges twice into one tree). Unknown profile type or no matching
- * series: nothing added, returns 0. */
+ * a diff merges twice into one tree). No matching series: nothing added,
+ * returns 0; but a profile type no series of the tenant carries is
+ * ST_EINVAL ("unknown profile type"), here and in every query taking a
+ * pq_query. */
 int pq_merge(struct store *s, const struct pq_query *q, struct fg_tree *t, enum fg_side side,
              struct st_errctx *err);
 

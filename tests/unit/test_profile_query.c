@@ -718,8 +718,18 @@ static void test_merge_unknown_type_and_errors(void **state)
     struct st_errctx err;
     struct pq_query q = {
         .tenant = TENANT, .profile_type = "nope:a:b:c:d", .start_ns = 0, .end_ns = INT64_MAX};
+    assert_int_equal(merge_rc(&q, t, FG_LEFT, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown profile type \"nope:a:b:c:d\""));
+    assert_int_equal(fg_total(t, FG_LEFT), 0);
+    /* a known type whose selector matches nothing is an empty answer */
+    struct idx_matcher none = {.op = IDX_EQ, .name = "service_name", .value = "no-such-service"};
+    q.profile_type = CPU;
+    q.matchers = &none;
+    q.n_matchers = 1;
     assert_int_equal(merge_rc(&q, t, FG_LEFT, &err), 0);
     assert_int_equal(fg_total(t, FG_LEFT), 0);
+    q.matchers = NULL;
+    q.n_matchers = 0;
     q.profile_type = "cpu";
     assert_int_equal(merge_rc(&q, t, FG_LEFT, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "\"cpu\""));
