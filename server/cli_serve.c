@@ -40,6 +40,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "query/profile_query.h"
 #include "server/config.h"
 #include "server/http_server.h"
 #include "server/otlp_http.h"
@@ -247,6 +248,9 @@ static int serve_run(struct serve *sv)
         return CLI_EXIT_FAIL;
     }
     http_server_set_ingest_limits(sv->http, &sv->cfg.ingest);
+    struct pq_limits ql = {.max_bytes = sv->cfg.query_max_bytes,
+                           .timeout_ms = sv->cfg.query_timeout_ms};
+    http_server_set_query_limits(sv->http, &ql);
     rc = otlp_http_new(&sv->otlp, sv->base, &sv->cfg.listen_otlp_http, &err);
     if (rc != 0) {
         ST_ERROR("%s", st_errctx_message(&err, rc));

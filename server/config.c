@@ -141,6 +141,32 @@ static int set_head_max_age(struct config *c, const char *v, char *why)
     return rc;
 }
 
+static int set_query_max_bytes(struct config *c, const char *v, char *why)
+{
+    struct st_errctx e;
+    st_errctx_init(&e);
+    uint64_t n;
+    int rc = why_from(config_parse_bytes(v, &n, &e), &e, why);
+    if (rc == 0)
+        c->query_max_bytes = n;
+    return rc;
+}
+
+static int set_query_timeout(struct config *c, const char *v, char *why)
+{
+    struct st_errctx e;
+    st_errctx_init(&e);
+    int64_t ms;
+    int rc = why_from(config_parse_duration_ms(v, &ms, &e), &e, why);
+    if (rc == 0 && ms <= 0) {
+        snprintf(why, WHY_MAX, "must be a positive duration");
+        rc = ST_EINVAL;
+    }
+    if (rc == 0)
+        c->query_timeout_ms = ms;
+    return rc;
+}
+
 static int set_flush_codec(struct config *c, const char *v, char *why)
 {
     uint8_t id;
@@ -263,6 +289,12 @@ static const struct config_key keys[] = {
      set_max_series_per_tenant},
     {"max-stack-depth", "N", "1024", "frames per profile stack (at most 4096)",
      set_max_stack_depth},
+    {"query-max-bytes", "SIZE", "1G",
+     "memory one query may hold (trees, maps, results);\nover it: 413 / resource_exhausted",
+     set_query_max_bytes},
+    {"query-timeout", "DURATION", "30s",
+     "time one query request may take; over it:\n504 / deadline_exceeded",
+     set_query_timeout},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(N_KEYS <= 32, "seen-key bitmask is 32 bits");

@@ -59,6 +59,8 @@ struct config {
     int64_t head_max_age_ms;           /* > 0, or -1 for never */
     uint8_t flush_codec;               /* enum codec_id */
     struct ingest_limits ingest;       /* max-body-bytes ... max-stack-depth */
+    uint64_t query_max_bytes;          /* > 0: memory one query may hold */
+    int64_t query_timeout_ms;          /* > 0: time one query request may take */
     char config_file[CONFIG_PATH_MAX]; /* "" when none was given */
     bool help;                         /* --help / -h was given: print help, parse nothing else */
 };

@@ -51,6 +51,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "query/profile_query.h"
 #include "server/config.h"
 #include "server/ingest_http.h"
 #include "server/native_http.h"
@@ -86,6 +87,7 @@ struct http_server {
     const struct http_route *routes; /* borrowed, static */
     size_t n_routes;
     struct ingest_limits limits;
+    struct pq_limits query_limits;
 };
 
 static void handle_ready(struct http_server *srv, struct evhttp_request *req);
@@ -446,6 +448,8 @@ int http_server_new_routes(struct http_server **out, struct event_base *base,
     srv->routes = route_table;
     srv->n_routes = n_routes;
     ingest_limits_default(&srv->limits);
+    srv->query_limits =
+        (struct pq_limits){.max_bytes = PQ_DEFAULT_MAX_BYTES, .timeout_ms = PQ_DEFAULT_TIMEOUT_MS};
     srv->state = HTTP_STATE_RECOVERING;
     clock_gettime(CLOCK_MONOTONIC, &srv->started);
     srv->http = evhttp_new(base);
@@ -511,6 +515,16 @@ void http_server_set_ingest_limits(struct http_server *srv, const struct ingest_
         cap = (uint64_t)INT64_MAX / 2;
     if (srv->http != NULL)
         evhttp_set_max_body_size(srv->http, (ev_ssize_t)cap);
+}
+
+void http_server_set_query_limits(struct http_server *srv, const struct pq_limits *l)
+{
+    srv->query_limits = *l;
+}
+
+const struct pq_limits *http_server_query_limits(const struct http_server *srv)
+{
+    return &srv->query_limits;
 }
 
 const struct ingest_limits *http_server_ingest_limits(const struct http_server *srv)

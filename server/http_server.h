@@ -82,6 +82,12 @@ enum http_server_state http_server_state(const struct http_server *srv);
  * larger one a bare 413 from the HTTP layer before it is buffered. */
 void http_server_set_ingest_limits(struct http_server *srv, const struct ingest_limits *l);
 const struct ingest_limits *http_server_ingest_limits(const struct http_server *srv);
+/* Limits of every query (copied; default: PQ_DEFAULT_MAX_BYTES and
+ * PQ_DEFAULT_TIMEOUT_MS). */
+struct pq_limits;
+void http_server_set_query_limits(struct http_server *srv, const struct pq_limits *l);
+const struct pq_limits *http_server_query_limits(const struct http_server *srv);
+
 /* The store, or NULL while recovering or stopping. */
 struct store *http_server_store(const struct http_server *srv);
 /* The same, but NULL comes with ST_ECLOSED in err naming why ("not ready:

@@ -89,6 +89,7 @@ struct ph_req {
     struct st_errctx err;
     int64_t now_ns;
     int64_t deadline_ns; /* CLOCK_MONOTONIC: every query of the request shares it */
+    uint64_t max_bytes;  /* memory budget of each query (query-max-bytes) */
     struct st_buf out;
     int out_rc; /* first failed append to out (sticky) */
     const char *content_type;
@@ -379,6 +380,7 @@ static void make_query(const struct ph_req *r, const struct ph_sel *s, const str
     q->end_ns = s->end_ns;
     q->series = series;
     q->limits.deadline_ns = r->deadline_ns;
+    q->limits.max_bytes = r->max_bytes;
     if (ids != NULL) {
         q->span_ids = ids->span;
         q->n_span_ids = ids->n_span;
@@ -1029,8 +1031,9 @@ static int run(struct http_server *srv, struct ph_req *r)
     clock_gettime(CLOCK_REALTIME, &now);
     r->now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    r->deadline_ns =
-        (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + (int64_t)PQ_DEFAULT_TIMEOUT_MS * 1000000;
+    const struct pq_limits *lim = http_server_query_limits(srv);
+    r->max_bytes = lim->max_bytes;
+    r->deadline_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + lim->timeout_ms * 1000000;
 
     rc = fn(r);
     if (rc == 0 && r->out_rc != 0)

@@ -1005,10 +1005,10 @@ static const struct method {
 /* ---- request and reply ---- */
 
 /* Connect-Timeout-Ms: 1 to 10 digits (the Connect spec). */
-static int parse_timeout(struct qreq *q)
+static int parse_timeout(struct qreq *q, const struct http_server *srv)
 {
     const char *h = header(q->req, "Connect-Timeout-Ms");
-    q->limits.timeout_ms = PQ_DEFAULT_TIMEOUT_MS;
+    q->limits = *http_server_query_limits(srv);
     if (h == NULL)
         return 0;
     size_t n = strlen(h);
@@ -1217,7 +1217,7 @@ void querier_http_handle(struct http_server *srv, struct evhttp_request *req)
         goto out;
     }
     snprintf(q.tenant, sizeof(q.tenant), "%s", tenant);
-    rc = parse_timeout(&q);
+    rc = parse_timeout(&q, srv);
     if (rc != 0)
         goto out;
     const uint8_t *body = NULL;

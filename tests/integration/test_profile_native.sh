@@ -429,5 +429,22 @@ else bad "tenant isolation" "code=$CODE $(head -c 200 "$TMP/other.json")"; fi
 stop_server
 if [ "$EXIT_CODE" = 0 ]; then ok "SIGTERM exits 0"; else bad "SIGTERM exits 0" "exit=$EXIT_CODE"; fi
 
+# ---- query limits: the same data under a tiny memory budget ----
+
+if start_server "$TMP/serve2.log" --data "$TMP/data" --query-max-bytes 2K; then
+    CODE=$(curl -s -m 30 -G -o "$TMP/limit.json" -w '%{http_code}' \
+        "http://127.0.0.1:$HTTP_PORT/api/native/v1/profiles/flamegraph" \
+        --data-urlencode "type=$TYPE" "${RANGE[@]}")
+    if [ "$CODE" = 413 ] && grep -q 'memory limit of 2048 bytes' "$TMP/limit.json"; then
+        ok "query over query-max-bytes → 413 naming the limit"
+    else bad "query memory limit" "code=$CODE $(head -c 200 "$TMP/limit.json")"; fi
+    CODE=$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/ready")
+    if [ "$CODE" = 200 ]; then ok "server still serves after the refused query"
+    else bad "server still serves" "code=$CODE"; fi
+    stop_server
+else
+    bad "restart with --query-max-bytes" "$(tail -5 "$TMP/serve2.log")"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
