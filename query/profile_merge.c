@@ -9,9 +9,9 @@
  * frame-tree node: it and its unmapped ancestors are listed in ascending id
  * order (list_unmapped), then mapped a level at a time with the tree's slot
  * prefetched a few nodes ahead (map_nodes), each location expanded into its
- * frames. The sums are added
- * to the tree only when the symtab changes and at the end of the scan: by
- * then every listed node is mapped, so the fold reads ids only.
+ * frames. The sums are added to the tree only when the symtab changes and at
+ * the end of the scan: by then every listed node is mapped, so the fold reads
+ * ids only.
  *
  * Why map inside every callback: a chunk, and so its symtab, is valid only
  * during the call (store.h). Today a segment's symtab lives as long as the
@@ -80,9 +80,9 @@ struct merge {
     size_t n_frames, cap_frames;
     uint32_t *touched; /* stack nodes whose acc left 0 this generation */
     size_t n_touched, cap_touched;
-    uint64_t *pending; /* per stack node a bit: listed for mapping (list_unmapped) */
+    uint64_t *pending;  /* per stack node a bit: listed for mapping (list_unmapped) */
     size_t cap_pending; /* words */
-    uint32_t *order;   /* the nodes to map, ascending */
+    uint32_t *order;    /* the nodes to map, ascending */
     size_t cap_order;
 };
 

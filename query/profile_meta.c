@@ -83,11 +83,7 @@ struct key_ref {
 static int key_ref_cmp(const void *a, const void *b)
 {
     const struct key_ref *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    if (c != 0)
-        return c;
-    return (x->len > y->len) - (x->len < y->len);
+    return pq_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 int pq_series_labels(struct store *s, const char *tenant, const struct idx_matcher *m, size_t n,

@@ -127,6 +127,15 @@ int pq_grow(void **p, size_t *cap, size_t size, size_t need, uint64_t held,
     return 0;
 }
 
+int pq_bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return (a_len > b_len) - (a_len < b_len);
+}
+
 int64_t pq_ns_to_ms(int64_t ns)
 {
     int64_t q = ns / 1000000;

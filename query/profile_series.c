@@ -85,11 +85,7 @@ struct group_rank {
 static int group_by_key(const void *a, const void *b)
 {
     const struct series_group *x = a, *y = b;
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    if (c != 0)
-        return c;
-    return (x->key_len > y->key_len) - (x->key_len < y->key_len);
+    return pq_bytes_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
 static int group_by_series(const void *a, const void *b)
@@ -254,9 +250,9 @@ int pq_select_series(struct store *s, const struct pq_series_query *sq, struct p
         goto out;
     }
     int64_t start_ms = pq_ns_to_ms(q->start_ns), end_ms = pq_ns_to_ms(q->end_ns);
-    uint64_t n_buckets =
-        ((uint64_t)end_ms - (uint64_t)start_ms + (uint64_t)sq->step_ms - 1) / (uint64_t)sq->step_ms +
-        1;
+    uint64_t n_buckets = ((uint64_t)end_ms - (uint64_t)start_ms + (uint64_t)sq->step_ms - 1) /
+                             (uint64_t)sq->step_ms +
+                         1;
     if (n_buckets > PQ_MAX_POINTS) {
         rc = st_errf(err, ST_EINVAL, "query of %llu points exceeds the limit of %d",
                      (unsigned long long)n_buckets, PQ_MAX_POINTS);

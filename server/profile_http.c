@@ -150,6 +150,16 @@ static void out_json_str(struct ph_req *r, const char *s)
     st_buf_put_u8(&r->out, '"');
 }
 
+/* The message for a failed reply body (the outputs return bare codes). */
+static int output_failed(struct ph_req *r, int rc)
+{
+    if (rc == ST_ETOOBIG)
+        return st_errf(&r->err, rc,
+                       "answer exceeds %u bytes; lower max_nodes or limit, or narrow the range",
+                       PH_BODY_MAX);
+    return st_errf(&r->err, rc, "cannot build the answer: %s", st_err_msg(rc));
+}
+
 static void out_hex(struct ph_req *r, const uint8_t *p, size_t n)
 {
     char hex[2 * 16 + 1];
@@ -356,11 +366,15 @@ static int param_sel(struct ph_req *r, struct pq_type *type, struct ph_sel *s)
     return rc;
 }
 
-/* The optional span_ids / trace_ids filter of flamegraph, list and frame_spans. */
-static int param_filter(struct ph_req *r, struct ph_ids *ids)
+/* A selection with the optional span_ids / trace_ids filter (flamegraph,
+ * list and frame_spans). */
+static int param_filtered_sel(struct ph_req *r, struct pq_type *type, struct ph_sel *s,
+                              struct ph_ids *ids)
 {
     memset(ids, 0, sizeof(*ids));
-    int rc = param_ids(r, "span_ids", 8, &ids->span, &ids->n_span);
+    int rc = param_sel(r, type, s);
+    if (rc == 0)
+        rc = param_ids(r, "span_ids", 8, &ids->span, &ids->n_span);
     if (rc == 0)
         rc = param_ids(r, "trace_ids", 16, &ids->trace, &ids->n_trace);
     return rc;
@@ -387,6 +401,31 @@ static void make_query(const struct ph_req *r, const struct ph_sel *s, const str
         q->trace_ids = ids->trace;
         q->n_trace_ids = ids->n_trace;
     }
+}
+
+/* The parameters of a listing (list, frame_spans): a selection, its id
+ * filter and a limit, as one query. */
+static int param_listing(struct ph_req *r, struct pq_type *type, struct ph_sel *s,
+                         struct pq_query *q, size_t *limit)
+{
+    struct ph_ids ids;
+    int64_t n = 0;
+    int rc = param_filtered_sel(r, type, s, &ids);
+    if (rc == 0)
+        rc = param_int(r, "limit", 1, PH_MAX_LIMIT, PH_DEFAULT_LIMIT, &n);
+    if (rc != 0)
+        return rc;
+    make_query(r, s, &ids, 0, q);
+    *limit = (size_t)n;
+    return 0;
+}
+
+static int tree_new(struct ph_req *r, struct fg_tree **t)
+{
+    int rc = fg_tree_new(t);
+    if (rc != 0)
+        return st_errf(&r->err, rc, "no memory for a flame graph");
+    return 0;
 }
 
 static bool selects_nothing(const struct ph_ids *ids)
@@ -424,15 +463,19 @@ static void out_selector_value(struct ph_req *r, const struct ph_sel *s)
     out_json_str(r, text);
 }
 
-static void out_selector(struct ph_req *r, const char *key, const struct ph_sel *s)
-{
-    out_fmt(r, ",\"%s\":", key);
-    out_selector_value(r, s);
-}
-
 static void out_range(struct ph_req *r, const struct ph_sel *s)
 {
     out_fmt(r, ",\"start_ns\":\"%" PRId64 "\",\"end_ns\":\"%" PRId64 "\"", s->start_ns, s->end_ns);
+}
+
+/* What a JSON answer covers: "type":…,"query":…,"start_ns":…,"end_ns":… */
+static void out_selection(struct ph_req *r, const struct ph_sel *s)
+{
+    out_str(r, "\"type\":");
+    out_json_str(r, s->type->id);
+    out_str(r, ",\"query\":");
+    out_selector_value(r, s);
+    out_range(r, s);
 }
 
 static int gzip_into(const uint8_t *p, size_t len, struct st_buf *out, struct st_errctx *err)
@@ -486,15 +529,6 @@ static void header_ids(struct ph_req *r, const char *name, const uint8_t *ids, s
     evhttp_add_header(evhttp_request_get_output_headers(r->req), name, v);
 }
 
-/* The flame-graph outputs return bare codes; give them a message. */
-static int output_failed(struct ph_req *r, int rc)
-{
-    if (rc == ST_ETOOBIG)
-        return st_errf(&r->err, rc, "answer exceeds %u bytes; lower max_nodes or narrow the query",
-                       PH_BODY_MAX);
-    return st_errf(&r->err, rc, "cannot build the flame graph answer");
-}
-
 struct ph_graph {
     enum ph_format format;
     int64_t max_nodes;
@@ -546,10 +580,8 @@ static int render_graph(struct ph_req *r, const struct ph_sel *s, const struct f
         if (rc == 0 && r->out_rc == 0)
             r->out_rc = fg_levels_json(&l, &r->out);
         fg_levels_free(&l);
-        out_str(r, ",\"type\":");
-        out_json_str(r, s->type->id);
-        out_selector(r, "query", s);
-        out_range(r, s);
+        out_str(r, ",");
+        out_selection(r, s);
         if (g->ids != NULL) {
             out_id_array(r, "span_ids", g->ids->span, g->ids->n_span, 8);
             out_id_array(r, "trace_ids", g->ids->trace, g->ids->n_trace, 16);
@@ -587,9 +619,9 @@ static int answer_graph(struct ph_req *r, const struct ph_sel *s, const struct p
     g.duration_ns = span_ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)span_ns;
     g.ids = report_ids ? ids : NULL;
     struct fg_tree *t = NULL;
-    rc = fg_tree_new(&t);
+    rc = tree_new(r, &t);
     if (rc != 0)
-        return st_errf(&r->err, rc, "no memory for a flame graph");
+        return rc;
     rc = merge(r, s, ids, 0, t, FG_LEFT);
     if (rc == 0)
         rc = render_graph(r, s, t, &g);
@@ -604,9 +636,7 @@ static int ep_flamegraph(struct ph_req *r)
     struct pq_type type;
     struct ph_sel s;
     struct ph_ids ids;
-    int rc = param_sel(r, &type, &s);
-    if (rc == 0)
-        rc = param_filter(r, &ids);
+    int rc = param_filtered_sel(r, &type, &s, &ids);
     if (rc != 0)
         return rc;
     return answer_graph(r, &s, &ids, ids.n_span > 0 || ids.n_trace > 0);
@@ -733,9 +763,9 @@ static int ep_diff(struct ph_req *r)
         return rc;
 
     struct fg_tree *t = NULL;
-    rc = fg_tree_new(&t);
+    rc = tree_new(r, &t);
     if (rc != 0)
-        return st_errf(&r->err, rc, "no memory for a flame graph");
+        return rc;
     rc = merge(r, &left, NULL, 0, t, FG_LEFT);
     if (rc == 0)
         rc = merge(r, &right, NULL, 0, t, FG_RIGHT);
@@ -792,30 +822,22 @@ static int ep_list(struct ph_req *r)
 {
     struct pq_type type;
     struct ph_sel s;
-    struct ph_ids ids;
-    int64_t limit = 0;
-    int rc = param_sel(r, &type, &s);
-    if (rc == 0)
-        rc = param_filter(r, &ids);
-    if (rc == 0)
-        rc = param_int(r, "limit", 1, PH_MAX_LIMIT, PH_DEFAULT_LIMIT, &limit);
+    struct pq_query q;
+    size_t limit = 0;
+    int rc = param_listing(r, &type, &s, &q, &limit);
     if (rc != 0)
         return rc;
-    struct pq_query q;
-    make_query(r, &s, &ids, 0, &q);
     struct pq_profile_ref *refs = NULL;
     size_t n = 0;
     bool truncated = false;
-    rc = pq_list_profiles(r->store, &q, (size_t)limit, &refs, &n, &truncated, &r->err);
+    rc = pq_list_profiles(r->store, &q, limit, &refs, &n, &truncated, &r->err);
     if (rc != 0)
         return rc;
     struct ph_labels cache;
     memset(&cache, 0, sizeof(cache));
     r->content_type = "application/json";
-    out_str(r, "{\"type\":");
-    out_json_str(r, type.id);
-    out_selector(r, "query", &s);
-    out_range(r, &s);
+    out_str(r, "{");
+    out_selection(r, &s);
     out_str(r, ",\"profiles\":[");
     for (size_t i = 0; i < n && rc == 0 && r->out_rc == 0; i++) {
         out_fmt(r, "%s{\"series\":%" PRIu32 ",\"labels\":", i > 0 ? "," : "", refs[i].series);
@@ -885,9 +907,7 @@ static int ep_profile(struct ph_req *r)
     g.extra_json = out_one_profile;
     g.extra_arg = &one;
     struct fg_tree *t = NULL;
-    rc = fg_tree_new(&t);
-    if (rc != 0)
-        rc = st_errf(&r->err, rc, "no memory for a flame graph");
+    rc = tree_new(r, &t);
     if (rc == 0)
         rc = merge(r, &s, NULL, one.series, t, FG_LEFT);
     if (rc == 0 && fg_n_nodes(t) <= 1)
@@ -905,14 +925,10 @@ static int ep_frame_spans(struct ph_req *r)
 {
     struct pq_type type;
     struct ph_sel s;
-    struct ph_ids ids;
-    int64_t limit = 0;
+    struct pq_query q;
+    size_t limit = 0;
     const char *frame = param(r, "frame");
-    int rc = param_sel(r, &type, &s);
-    if (rc == 0)
-        rc = param_filter(r, &ids);
-    if (rc == 0)
-        rc = param_int(r, "limit", 1, PH_MAX_LIMIT, PH_DEFAULT_LIMIT, &limit);
+    int rc = param_listing(r, &type, &s, &q, &limit);
     if (rc == 0 && (frame == NULL || frame[0] == '\0'))
         rc = st_errf(&r->err, ST_EINVAL, "missing parameter 'frame' (a function name)");
     if (rc == 0 && strlen(frame) > PH_FRAME_MAX)
@@ -920,22 +936,17 @@ static int ep_frame_spans(struct ph_req *r)
                      PH_FRAME_MAX);
     if (rc != 0)
         return rc;
-    struct pq_query q;
-    make_query(r, &s, &ids, 0, &q);
     struct pq_frame_hit *hits = NULL;
     size_t n = 0;
     bool truncated = false;
-    rc = pq_frame_spans(r->store, &q, frame, strlen(frame), (size_t)limit, &hits, &n, &truncated,
-                        &r->err);
+    rc = pq_frame_spans(r->store, &q, frame, strlen(frame), limit, &hits, &n, &truncated, &r->err);
     if (rc != 0)
         return rc;
     r->content_type = "application/json";
     out_str(r, "{\"frame\":");
     out_json_str(r, frame);
-    out_str(r, ",\"type\":");
-    out_json_str(r, type.id);
-    out_selector(r, "query", &s);
-    out_range(r, &s);
+    out_str(r, ",");
+    out_selection(r, &s);
     out_str(r, ",\"spans\":[");
     for (size_t i = 0; i < n; i++) {
         out_str(r, i > 0 ? ",{\"span_id\":" : "{\"span_id\":");
@@ -1037,9 +1048,7 @@ static int run(struct http_server *srv, struct ph_req *r)
 
     rc = fn(r);
     if (rc == 0 && r->out_rc != 0)
-        rc = st_errf(&r->err, r->out_rc,
-                     "answer exceeds %u bytes; lower max_nodes or limit, or narrow the range",
-                     PH_BODY_MAX);
+        rc = output_failed(r, r->out_rc);
     return rc;
 }
 

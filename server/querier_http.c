@@ -471,14 +471,6 @@ static int over_matchers(struct qreq *q, char *const *matchers, size_t n_matcher
     return 0;
 }
 
-static char **blob_strings(struct qreq *q, const struct blob_set *set)
-{
-    char **out = arena_array(q, set->n, sizeof(char *));
-    for (size_t i = 0; out != NULL && i < set->n; i++)
-        out[i] = set->items[i].p;
-    return out;
-}
-
 static int m_profile_types(struct qreq *q, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Querier__V1__ProfileTypesRequest *r = (const void *)in;
@@ -487,10 +479,10 @@ static int m_profile_types(struct qreq *q, const ProtobufCMessage *in, ProtobufC
     if (rc != 0)
         return rc;
     struct blob_set ids = {.q = q};
+    /* Sorted, each once (profile_query.h). */
     rc = pq_profile_types(q->store, q->tenant, start_ns, end_ns, blob_str_cb, &ids, &q->err);
     if (rc != 0)
         return rc;
-    blob_sort_unique(&ids);
 
     Querier__V1__ProfileTypesResponse *resp = st_arena_alloc(&q->arena, sizeof(*resp));
     Types__V1__ProfileType *pts = arena_array(q, ids.n, sizeof(*pts));
@@ -546,26 +538,40 @@ static int values_run(struct qreq *q, const struct idx_matcher *m, size_t n, voi
                            set, &q->err);
 }
 
+/* The sorted union of the strings `run` yields for each of a request's
+ * matchers over its range (LabelNames, LabelValues), as an arena array. */
+static int label_strings(struct qreq *q, int64_t start_ms, int64_t end_ms, char *const *matchers,
+                         size_t n_matchers, per_selector_fn run, struct range_ns *range,
+                         char ***strings, size_t *n_strings)
+{
+    int rc = parse_range(q, "", start_ms, end_ms, true, &range->start_ns, &range->end_ns);
+    struct blob_set set = {0};
+    if (rc == 0)
+        rc = over_matchers(q, matchers, n_matchers, run, range, &set);
+    if (rc != 0)
+        return rc;
+    *strings = arena_array(q, set.n, sizeof(char *));
+    if (set.n > 0 && *strings == NULL)
+        return nomem(q, "the reply");
+    for (size_t i = 0; i < set.n; i++)
+        (*strings)[i] = set.items[i].p;
+    *n_strings = set.n;
+    return 0;
+}
+
 static int m_label_names(struct qreq *q, const ProtobufCMessage *in, ProtobufCMessage **out)
 {
     const Types__V1__LabelNamesRequest *r = (const void *)in;
-    struct range_ns range = {0};
-    int rc = parse_range(q, "", r->start, r->end, true, &range.start_ns, &range.end_ns);
-    struct blob_set set = {0};
-    if (rc == 0)
-        rc = over_matchers(q, r->matchers, r->n_matchers, names_run, &range, &set);
-    if (rc != 0)
-        return rc;
     Types__V1__LabelNamesResponse *resp = st_arena_alloc(&q->arena, sizeof(*resp));
     if (resp == NULL)
         return nomem(q, "the reply");
     types__v1__label_names_response__init(resp);
-    resp->names = blob_strings(q, &set);
-    if (set.n > 0 && resp->names == NULL)
-        return nomem(q, "the reply");
-    resp->n_names = set.n;
-    *out = &resp->base;
-    return 0;
+    struct range_ns range = {0};
+    int rc = label_strings(q, r->start, r->end, r->matchers, r->n_matchers, names_run, &range,
+                           &resp->names, &resp->n_names);
+    if (rc == 0)
+        *out = &resp->base;
+    return rc;
 }
 
 static int m_label_values(struct qreq *q, const ProtobufCMessage *in, ProtobufCMessage **out)
@@ -573,23 +579,16 @@ static int m_label_values(struct qreq *q, const ProtobufCMessage *in, ProtobufCM
     const Types__V1__LabelValuesRequest *r = (const void *)in;
     if (r->name == NULL || r->name[0] == '\0')
         return st_errf(&q->err, ST_EINVAL, "name: the label name is missing");
-    struct range_ns range = {.name = r->name};
-    int rc = parse_range(q, "", r->start, r->end, true, &range.start_ns, &range.end_ns);
-    struct blob_set set = {0};
-    if (rc == 0)
-        rc = over_matchers(q, r->matchers, r->n_matchers, values_run, &range, &set);
-    if (rc != 0)
-        return rc;
     Types__V1__LabelValuesResponse *resp = st_arena_alloc(&q->arena, sizeof(*resp));
     if (resp == NULL)
         return nomem(q, "the reply");
     types__v1__label_values_response__init(resp);
-    resp->names = blob_strings(q, &set);
-    if (set.n > 0 && resp->names == NULL)
-        return nomem(q, "the reply");
-    resp->n_names = set.n;
-    *out = &resp->base;
-    return 0;
+    struct range_ns range = {.name = r->name};
+    int rc = label_strings(q, r->start, r->end, r->matchers, r->n_matchers, values_run, &range,
+                           &resp->names, &resp->n_names);
+    if (rc == 0)
+        *out = &resp->base;
+    return rc;
 }
 
 struct series_arg {

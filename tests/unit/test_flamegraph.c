@@ -108,11 +108,19 @@ static void join(char *dst, const char *const *frames, int depth)
         len += (size_t)snprintf(dst + len, PATH_MAX_LEN - len, "%s%s", d ? ";" : "", frames[d]);
 }
 
-static struct bf_node *bf_get(struct bf *b, const char *path)
+static const struct bf_node *bf_find(const struct bf *b, const char *path)
 {
     for (size_t i = 0; i < b->n; i++)
         if (strcmp(b->v[i].path, path) == 0)
             return &b->v[i];
+    return NULL;
+}
+
+static struct bf_node *bf_get(struct bf *b, const char *path)
+{
+    const struct bf_node *found = bf_find(b, path);
+    if (found != NULL)
+        return &b->v[found - b->v];
     if ((b->n & (b->n - 1)) == 0) /* grow at powers of two */
         b->v = realloc(b->v, (b->n ? 2 * b->n : 1) * sizeof(*b->v));
     assert_non_null(b->v);
@@ -136,14 +144,6 @@ static struct bf bf_of(const struct gstack *st, size_t n)
         }
     }
     return b;
-}
-
-static const struct bf_node *bf_find(const struct bf *b, const char *path)
-{
-    for (size_t i = 0; i < b->n; i++)
-        if (strcmp(b->v[i].path, path) == 0)
-            return &b->v[i];
-    return NULL;
 }
 
 /* ---- decoding levels the way Grafana does ---- */
@@ -819,6 +819,15 @@ static void test_json(void **state)
     fg_tree_free(t);
 }
 
+/* path with ';' below every name byte, so strcmp orders frame lists the
+ * way the tree orders them (frame by frame). */
+static void frame_order_key(char dst[PATH_MAX_LEN], const char *path)
+{
+    snprintf(dst, PATH_MAX_LEN, "%s", path);
+    for (char *p = dst; *p; p++)
+        *p = *p == ';' ? '\x01' : *p;
+}
+
 static void test_folded(void **state)
 {
     (void)state;
@@ -865,12 +874,8 @@ static void test_folded(void **state)
                 assert_int_equal(strtoll(sp + 1, NULL, 10), bn->self[side]);
                 /* pre-order with children by name: frame lists ascend */
                 char a[PATH_MAX_LEN], c[PATH_MAX_LEN];
-                snprintf(a, sizeof(a), "%s", prev);
-                snprintf(c, sizeof(c), "%s", line);
-                for (char *p = a; *p; p++)
-                    *p = *p == ';' ? '\x01' : *p;
-                for (char *p = c; *p; p++)
-                    *p = *p == ';' ? '\x01' : *p;
+                frame_order_key(a, prev);
+                frame_order_key(c, line);
                 assert_true(lines == 0 || strcmp(a, c) < 0);
                 snprintf(prev, sizeof(prev), "%s", line);
                 lines++;

@@ -535,8 +535,8 @@ static void test_merge_deep_stacks(void **state)
     for (int k = 0; k < DEEP_SERIES; k++) {
         char svc[16];
         snprintf(svc, sizeof(svc), "deep-%d", k);
-        struct st_label l[3] = {{"__name__", "wall"}, {"__profile_type__", WALL},
-                                {"service_name", svc}};
+        struct st_label l[3] = {
+            {"__name__", "wall"}, {"__profile_type__", WALL}, {"service_name", svc}};
         series[k] = make_series(s, TENANT, l, 3);
     }
     /* the pool: stack k keeps a prefix of an earlier stack, then new frames */
@@ -554,7 +554,11 @@ static void test_merge_deep_stacks(void **state)
         len[k] = (uint8_t)depth;
     }
     const size_t n_rows = 6 * 700;
-    struct { uint32_t series; int64_t ts, value; int stack; } *rows = calloc(n_rows, sizeof(*rows));
+    struct {
+        uint32_t series;
+        int64_t ts, value;
+        int stack;
+    } *rows = calloc(n_rows, sizeof(*rows));
     assert_non_null(rows);
     size_t at = 0;
     for (int batch = 0; batch < 6; batch++) {
@@ -601,15 +605,20 @@ static void test_merge_deep_stacks(void **state)
             assert_int_equal(store_flush(s, NULL, NULL), 0);
     }
     roaring_bitmap_t *gap = roaring_bitmap_of(2, series[0], series[DEEP_SERIES - 1]);
-    struct { const roaring_bitmap_t *series; int64_t start, end; } cases[] = {
+    struct {
+        const roaring_bitmap_t *series;
+        int64_t start, end;
+    } cases[] = {
         {NULL, 0, INT64_MAX},
         {gap, 0, INT64_MAX},
         {NULL, BASE_NS + SEC + 300000000, BASE_NS + 4 * SEC + 600000000},
         {gap, BASE_NS + 2 * SEC, BASE_NS + 5 * SEC - 1},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        struct pq_query q = {.tenant = TENANT, .profile_type = WALL,
-                             .start_ns = cases[c].start, .end_ns = cases[c].end};
+        struct pq_query q = {.tenant = TENANT,
+                             .profile_type = WALL,
+                             .start_ns = cases[c].start,
+                             .end_ns = cases[c].end};
         struct fg_tree *t;
         assert_int_equal(fg_tree_new(&t), 0);
         struct st_errctx err;
@@ -635,7 +644,8 @@ static void test_merge_deep_stacks(void **state)
         size_t n_want = 0;
         for (size_t i = 0; i < n_rows; i++) {
             if (rows[i].ts < cases[c].start || rows[i].ts > cases[c].end ||
-                (cases[c].series != NULL && !roaring_bitmap_contains(cases[c].series, rows[i].series)))
+                (cases[c].series != NULL &&
+                 !roaring_bitmap_contains(cases[c].series, rows[i].series)))
                 continue;
             char path[DEEP_MAX * 6];
             size_t plen = 0;
@@ -1371,19 +1381,25 @@ static int collect_set(void *arg, const struct st_label *l, size_t n)
     return 0;
 }
 
-static void push_generic_row(struct st_batch *b, const int64_t *i64, const uint8_t *const *bytes,
-                             const size_t *lens)
+/* One row of `table` from per-column values (i64 also fills F64 columns;
+ * a NULL bytes entry is empty). */
+static void append_row(struct store *s, enum st_table_id table, const int64_t *i64,
+                       const uint8_t *const *bytes, const size_t *lens)
 {
-    const struct st_schema *sc = b->schema;
+    struct st_batch b;
+    st_batch_init(&b, st_schema_get(table));
+    const struct st_schema *sc = b.schema;
     for (uint32_t c = 0; c < sc->n_cols; c++) {
         if (sc->cols[c].type == ST_COL_I64)
-            st_batch_push_i64(b, (int)c, i64[c]);
+            st_batch_push_i64(&b, (int)c, i64[c]);
         else if (sc->cols[c].type == ST_COL_F64)
-            st_batch_push_f64(b, (int)c, (double)i64[c]);
+            st_batch_push_f64(&b, (int)c, (double)i64[c]);
         else
-            st_batch_push_bytes(b, (int)c, bytes[c] ? bytes[c] : (const uint8_t *)"", lens[c]);
+            st_batch_push_bytes(&b, (int)c, bytes[c] ? bytes[c] : (const uint8_t *)"", lens[c]);
     }
-    assert_int_equal(st_batch_end_row(b), 0);
+    assert_int_equal(st_batch_end_row(&b), 0);
+    append(s, TENANT, table, &b, NULL);
+    st_batch_release(&b);
 }
 
 static void append_profile_at(struct store *s, uint32_t series, int64_t ts)
@@ -1406,8 +1422,6 @@ static void append_profile_at(struct store *s, uint32_t series, int64_t ts)
 
 static void append_span(struct store *s, int trace, int span, int64_t start)
 {
-    struct st_batch b;
-    st_batch_init(&b, st_schema_get(ST_TABLE_SPANS));
     int64_t i64[ST_MAX_COLS] = {0};
     const uint8_t *bytes[ST_MAX_COLS] = {0};
     size_t lens[ST_MAX_COLS] = {0};
@@ -1419,15 +1433,11 @@ static void append_span(struct store *s, int trace, int span, int64_t start)
     lens[SP_TRACE_ID] = 16;
     bytes[SP_SPAN_ID] = sid;
     lens[SP_SPAN_ID] = 8;
-    push_generic_row(&b, i64, bytes, lens);
-    append(s, TENANT, ST_TABLE_SPANS, &b, NULL);
-    st_batch_release(&b);
+    append_row(s, ST_TABLE_SPANS, i64, bytes, lens);
 }
 
 static void append_exemplar(struct store *s, uint32_t series, int64_t ts, int trace, int span)
 {
-    struct st_batch b;
-    st_batch_init(&b, st_schema_get(ST_TABLE_EXEMPLARS));
     int64_t i64[ST_MAX_COLS] = {0};
     const uint8_t *bytes[ST_MAX_COLS] = {0};
     size_t lens[ST_MAX_COLS] = {0};
@@ -1444,9 +1454,7 @@ static void append_exemplar(struct store *s, uint32_t series, int64_t ts, int tr
         bytes[EX_SPAN_ID] = sid;
         lens[EX_SPAN_ID] = 8;
     }
-    push_generic_row(&b, i64, bytes, lens);
-    append(s, TENANT, ST_TABLE_EXEMPLARS, &b, NULL);
-    st_batch_release(&b);
+    append_row(s, ST_TABLE_EXEMPLARS, i64, bytes, lens);
 }
 
 static void test_phases(void **state)
