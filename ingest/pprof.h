@@ -92,15 +92,6 @@ const char *pprof_profile_derive_name(const struct pprof_profile *p,
  * by pprof_profile_derive_name and the OTLP profiles decoder. */
 const char *pprof_type_name_group(const char *type, size_t len);
 
-/* Inflate a gzip body (one or more members) into *out (st_malloc'd, caller
- * frees with st_free), at most max_out bytes: ST_ETOOBIG naming the limit,
- * ST_EINVAL for corrupt data. libdeflate, one call per gzip member; memory
- * never exceeds max_out, CPU at most about twice inflating max_out. Used by
- * the Pyroscope push path and by the HTTP layer's Content-Encoding: gzip
- * (ingest_http_gunzip). */
-int pprof_gunzip(const uint8_t *in, size_t len, uint64_t max_out, uint8_t **out,
-                 size_t *out_len, struct st_errctx *err);
-
 /* Pyroscope's label-name rule: names of [A-Za-z0-9_.] not starting with a
  * digit are kept with '.' replaced by '_' (written to buf, NUL-terminated);
  * any other name is ST_EINVAL. buf must hold strlen(name) + 1 bytes. */

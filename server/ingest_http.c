@@ -52,6 +52,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "ingest/gzip.h"
 #include "ingest/otlp_logs.h"
 #include "ingest/otlp_metrics.h"
 #include "ingest/otlp_profiles.h"
@@ -197,7 +198,7 @@ int ingest_http_format(const char *content_type, enum ingest_format *out)
 }
 
 /* The whole body is in memory, so it inflates in one call per gzip member
- * (pprof_gunzip: libdeflate, ~2.5x zlib's streaming inflate); only the limit
+ * (gzip_decode: libdeflate, ~2.5x zlib's streaming inflate); only the limit
  * is named as the server's flag. */
 int ingest_http_gunzip(const uint8_t *in, size_t len, uint64_t max_out, struct st_buf *out,
                        struct st_errctx *err)
@@ -206,7 +207,7 @@ int ingest_http_gunzip(const uint8_t *in, size_t len, uint64_t max_out, struct s
     size_t n;
     struct st_errctx why; /* the first error recorded wins: name the limit first */
     st_errctx_init(&why);
-    int rc = pprof_gunzip(in, len, max_out, &data, &n, &why);
+    int rc = gzip_decode(in, len, max_out, &data, &n, &why);
     if (rc == ST_ETOOBIG)
         return st_errf(err, rc, "decompressed body exceeds limit max-decompressed-bytes %" PRIu64,
                        max_out);

@@ -49,8 +49,8 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <zlib.h>
 
+#include "ingest/gzip.h"
 #include "ingest/pyroscope_ingest.h"
 #include "query/flamegraph.h"
 #include "query/profile_query.h"
@@ -478,33 +478,6 @@ static void out_selection(struct ph_req *r, const struct ph_sel *s)
     out_range(r, s);
 }
 
-static int gzip_into(const uint8_t *p, size_t len, struct st_buf *out, struct st_errctx *err)
-{
-    if (len > UINT_MAX / 2)
-        return st_errf(err, ST_ETOOBIG, "pprof of %zu bytes is too big to gzip", len);
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return st_errf(err, ST_ENOMEM, "cannot start gzip");
-    uLong bound = deflateBound(&z, (uLong)len);
-    int rc = st_buf_reserve(out, bound);
-    if (rc != 0) {
-        deflateEnd(&z);
-        return st_errf(err, rc, "gzipped pprof would exceed %zu bytes", out->max);
-    }
-    z.next_in = (Bytef *)(uintptr_t)p;
-    z.avail_in = (uInt)len;
-    z.next_out = out->data + out->len;
-    z.avail_out = (uInt)bound;
-    int zr = deflate(&z, Z_FINISH);
-    if (zr == Z_STREAM_END)
-        out->len += z.total_out;
-    deflateEnd(&z);
-    if (zr != Z_STREAM_END)
-        return st_errf(err, ST_EINTERNAL, "gzip of the pprof failed (zlib %d)", zr);
-    return 0;
-}
-
 /* The ids of a join as response headers (pprof and folded have no room for
  * them): at most PH_HEADER_IDS each, X-Strata-Ids-Truncated when cut; no
  * header for an empty list. */
@@ -564,7 +537,7 @@ static int render_graph(struct ph_req *r, const struct ph_sel *s, const struct f
         if (rc != 0)
             rc = output_failed(r, rc);
         else
-            rc = gzip_into(raw.data, raw.len, &r->out, &r->err);
+            rc = gzip_encode(raw.data, raw.len, &r->out, &r->err);
         st_buf_release(&raw);
         r->content_type = "application/octet-stream";
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition",

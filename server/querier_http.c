@@ -55,8 +55,8 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <zlib.h>
 
+#include "ingest/gzip.h"
 #include "ingest/pb_decode.h"
 #include "perftools/profiles/profile.pb-c.h"
 #include "querier/v1/querier.pb-c.h"
@@ -1056,50 +1056,6 @@ static bool accepts_gzip(struct evhttp_request *req)
     return false;
 }
 
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return st_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    st_free(p);
-}
-
-static int gzip_body(const struct st_buf *in, struct st_buf *out)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    zs.zalloc = z_alloc;
-    zs.zfree = z_free;
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
-        return ST_ENOMEM;
-    int rc = 0;
-    uLong bound = deflateBound(&zs, (uLong)in->len);
-    if (in->len > UINT32_MAX || bound > UINT32_MAX) {
-        rc = ST_ETOOBIG;
-        goto out;
-    }
-    rc = st_buf_reserve(out, bound);
-    if (rc != 0)
-        goto out;
-    zs.next_in = in->data;
-    zs.avail_in = (uInt)in->len;
-    zs.next_out = out->data;
-    zs.avail_out = (uInt)bound;
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-        rc = ST_EINTERNAL;
-        goto out;
-    }
-    out->len = zs.total_out;
-out:
-    deflateEnd(&zs);
-    return rc;
-}
-
 static int encode_reply(struct qreq *q, const ProtobufCMessage *m, struct st_buf *out)
 {
     if (q->json)
@@ -1119,7 +1075,7 @@ static void send_reply(struct qreq *q, struct st_buf *body)
     if (body->len >= GZIP_MIN_BYTES && accepts_gzip(q->req)) {
         struct st_buf gz;
         st_buf_init(&gz, REPLY_MAX);
-        if (gzip_body(body, &gz) == 0) {
+        if (gzip_encode(body->data, body->len, &gz, NULL) == 0) {
             evhttp_add_header(evhttp_request_get_output_headers(q->req), "Content-Encoding",
                               "gzip");
             http_reply(q->req, 200, ct, gz.data, gz.len);

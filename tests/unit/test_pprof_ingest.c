@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "ingest/folded.h"
+#include "ingest/gzip.h"
 #include "ingest/ingest.h"
 #include "ingest/multipart.h"
 #include "ingest/pprof.h"
@@ -38,7 +39,7 @@
 static uint8_t *gunzip_all(const uint8_t *in, size_t len, size_t *out_len)
 {
     uint8_t *out = NULL;
-    assert_int_equal(pprof_gunzip(in, len, 1u << 30, &out, out_len, NULL), 0);
+    assert_int_equal(gzip_decode(in, len, 1u << 30, &out, out_len, NULL), 0);
     return out;
 }
 
@@ -663,33 +664,33 @@ static void test_gunzip_size_hint(void **state)
 
     /* one member: the hint is exact */
     size_t n = gzip_member(big, big_len, gz);
-    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, NULL), 0);
+    assert_int_equal(gzip_decode(gz, n, 1u << 30, &out, &out_len, NULL), 0);
     assert_int_equal(out_len, big_len);
     assert_memory_equal(out, big, big_len);
     st_free(out);
 
     /* big member then small one: the hint (the small one's size) is far too small */
     size_t n2 = n + gzip_member(big, small_len, gz + n);
-    assert_int_equal(pprof_gunzip(gz, n2, 1u << 30, &out, &out_len, NULL), 0);
+    assert_int_equal(gzip_decode(gz, n2, 1u << 30, &out, &out_len, NULL), 0);
     assert_int_equal(out_len, big_len + small_len);
     assert_memory_equal(out, big, big_len);
     assert_memory_equal(out + big_len, big, small_len);
     st_free(out);
 
     /* exactly at the limit is accepted, one byte over is not */
-    assert_int_equal(pprof_gunzip(gz, n, big_len, &out, &out_len, NULL), 0);
+    assert_int_equal(gzip_decode(gz, n, big_len, &out, &out_len, NULL), 0);
     assert_int_equal(out_len, big_len);
     st_free(out);
     st_errctx_init(&err);
-    assert_int_equal(pprof_gunzip(gz, n, big_len - 1, &out, &out_len, &err), ST_ETOOBIG);
+    assert_int_equal(gzip_decode(gz, n, big_len - 1, &out, &out_len, &err), ST_ETOOBIG);
     assert_non_null(strstr(err.msg, "max_decompressed_bytes"));
 
     /* several members: together exactly at the limit, and one byte over */
-    assert_int_equal(pprof_gunzip(gz, n2, big_len + small_len, &out, &out_len, NULL), 0);
+    assert_int_equal(gzip_decode(gz, n2, big_len + small_len, &out, &out_len, NULL), 0);
     assert_int_equal(out_len, big_len + small_len);
     st_free(out);
     st_errctx_init(&err);
-    assert_int_equal(pprof_gunzip(gz, n2, big_len + small_len - 1, &out, &out_len, &err),
+    assert_int_equal(gzip_decode(gz, n2, big_len + small_len - 1, &out, &out_len, &err),
                      ST_ETOOBIG);
     assert_non_null(strstr(err.msg, "max_decompressed_bytes"));
     assert_null(out);
@@ -697,23 +698,23 @@ static void test_gunzip_size_hint(void **state)
     /* bytes after the last member that are not another member */
     memcpy(gz + n2, "xyz", 3);
     st_errctx_init(&err);
-    assert_int_equal(pprof_gunzip(gz, n2 + 3, 1u << 30, &out, &out_len, &err), ST_EINVAL);
+    assert_int_equal(gzip_decode(gz, n2 + 3, 1u << 30, &out, &out_len, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "trailing"));
 
     /* a member of nothing; a limit of 0 takes it but refuses one byte */
     size_t n0 = gzip_member(big, 0, gz);
-    assert_int_equal(pprof_gunzip(gz, n0, 0, &out, &out_len, NULL), 0);
+    assert_int_equal(gzip_decode(gz, n0, 0, &out, &out_len, NULL), 0);
     assert_int_equal(out_len, 0);
     assert_non_null(out);
     st_free(out);
     size_t n1 = gzip_member(big, 1, gz);
-    assert_int_equal(pprof_gunzip(gz, n1, 0, &out, &out_len, NULL), ST_ETOOBIG);
+    assert_int_equal(gzip_decode(gz, n1, 0, &out, &out_len, NULL), ST_ETOOBIG);
 
     /* a trailer claiming 4 GiB: still the integrity error, not a limit or memory one */
     size_t n3 = gzip_member(big, small_len, gz);
     memset(gz + n3 - 4, 0xff, 4);
     st_errctx_init(&err);
-    assert_int_equal(pprof_gunzip(gz, n3, 1u << 20, &out, &out_len, &err), ST_EINVAL);
+    assert_int_equal(gzip_decode(gz, n3, 1u << 20, &out, &out_len, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "gzip"));
 
     /* a trailer claiming 10 bytes of a 300 000-byte member: the buffer grows,
@@ -721,14 +722,14 @@ static void test_gunzip_size_hint(void **state)
     n = gzip_member(big, big_len, gz);
     st_put_u32le(gz + n - 4, 10);
     st_errctx_init(&err);
-    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, &err), ST_EINVAL);
+    assert_int_equal(gzip_decode(gz, n, 1u << 30, &out, &out_len, &err), ST_EINVAL);
     assert_non_null(strstr(err.msg, "gzip"));
-    assert_int_equal(pprof_gunzip(gz, n, big_len - 1, &out, &out_len, NULL), ST_ETOOBIG);
+    assert_int_equal(gzip_decode(gz, n, big_len - 1, &out, &out_len, NULL), ST_ETOOBIG);
 
     /* a flipped bit in the data */
     n = gzip_member(big, big_len, gz);
     gz[n / 2] ^= 0x10;
-    assert_int_equal(pprof_gunzip(gz, n, 1u << 30, &out, &out_len, NULL), ST_EINVAL);
+    assert_int_equal(gzip_decode(gz, n, 1u << 30, &out, &out_len, NULL), ST_EINVAL);
 
     free(gz);
     free(big);
@@ -754,7 +755,7 @@ static void test_gunzip_alloc_failures(void **state)
         st_errctx_init(&err);
         uint64_t f0 = st_alloc_failures();
         st_alloc_fail_at(k, 0);
-        int rc = pprof_gunzip(gz, n, 1u << 30, &out, &out_len, &err);
+        int rc = gzip_decode(gz, n, 1u << 30, &out, &out_len, &err);
         st_alloc_fail_at(0, 0);
         bool injected = st_alloc_failures() != f0;
         if (rc == 0) {
