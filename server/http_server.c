@@ -57,6 +57,7 @@
 #include "server/native_http.h"
 #include "server/profile_http.h"
 #include "server/querier_http.h"
+#include "server/tempo_http.h"
 #include "storage/store.h"
 #include "storage/table.h"
 #include "storage/util/st_alloc.h"
@@ -105,6 +106,10 @@ static const struct http_route routes[] = {
     {"/api/native/v1/profiles/", ROUTE_PREFIX, EVHTTP_REQ_GET | EVHTTP_REQ_POST,
      profile_http_handle},
     {"/querier.v1.QuerierService/", ROUTE_PREFIX, EVHTTP_REQ_POST, querier_http_handle},
+    {"/api/v2/traces/", ROUTE_PREFIX, EVHTTP_REQ_GET, tempo_http_traces},
+    {"/api/traces/", ROUTE_PREFIX, EVHTTP_REQ_GET, tempo_http_traces},
+    {"/api/echo", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_http_echo},
+    {"/api/status/buildinfo", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_http_buildinfo},
 };
 
 /* ---- replies ---- */

@@ -34,6 +34,7 @@ struct enc {
     struct st_buf *b;
     int rc; /* first st_buf error */
     bool too_deep;
+    const struct pb_json_opts *opts; /* never NULL */
 };
 
 static void put(struct enc *e, const void *p, size_t n)
@@ -173,6 +174,27 @@ static void put_base64(struct enc *e, const ProtobufCBinaryData *d)
     put_c(e, '"');
 }
 
+static void put_hex(struct enc *e, const ProtobufCBinaryData *d)
+{
+    static const char hex[] = "0123456789abcdef";
+    put_c(e, '"');
+    for (size_t i = 0; i < d->len && e->rc == 0; i++) {
+        char q[2] = {hex[d->data[i] >> 4], hex[d->data[i] & 15]};
+        put(e, q, 2);
+    }
+    put_c(e, '"');
+}
+
+static bool is_hex_field(const struct enc *e, const ProtobufCFieldDescriptor *f)
+{
+    const char *const *names = e->opts->hex_bytes_fields;
+    for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+        if (strcmp(names[i], f->name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- numbers ---- */
 
 static void put_fmt_i64(struct enc *e, int64_t v, bool quoted)
@@ -298,7 +320,9 @@ static void put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const vo
         break;
     case PROTOBUF_C_TYPE_ENUM: {
         int v = *(const int *)p;
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+        const ProtobufCEnumValue *ev = e->opts->enums_as_numbers
+                                           ? NULL
+                                           : protobuf_c_enum_descriptor_get_value(f->descriptor, v);
         if (ev != NULL)
             put_string(e, ev->name);
         else
@@ -309,7 +333,10 @@ static void put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const vo
         put_string(e, *(char *const *)p);
         break;
     case PROTOBUF_C_TYPE_BYTES:
-        put_base64(e, p);
+        if (is_hex_field(e, f))
+            put_hex(e, p);
+        else
+            put_base64(e, p);
         break;
     case PROTOBUF_C_TYPE_MESSAGE:
         put_message(e, *(ProtobufCMessage *const *)p, depth + 1);
@@ -438,7 +465,15 @@ static void put_message(struct enc *e, const ProtobufCMessage *m, int depth)
 
 int pb_json_encode(const ProtobufCMessage *msg, struct st_buf *out, struct st_errctx *err)
 {
-    struct enc e = {.b = out, .rc = 0, .too_deep = false};
+    return pb_json_encode_opts(msg, NULL, out, err);
+}
+
+int pb_json_encode_opts(const ProtobufCMessage *msg, const struct pb_json_opts *opts,
+                        struct st_buf *out, struct st_errctx *err)
+{
+    static const struct pb_json_opts defaults = {.hex_bytes_fields = NULL,
+                                                 .enums_as_numbers = false};
+    struct enc e = {.b = out, .rc = 0, .too_deep = false, .opts = opts ? opts : &defaults};
     put_message(&e, msg, 0);
     if (e.too_deep)
         return st_errf(err, ST_EINVAL, "%s nests messages deeper than %d", msg->descriptor->name,

@@ -18,12 +18,17 @@
  *   - strings escaped as JSON requires (", \, control characters); a byte
  *     sequence that is not UTF-8 becomes U+FFFD, so the output is always
  *     valid UTF-8 JSON (protojson refuses such strings instead).
+ * Options (pb_json_encode_opts) change two rules for dialects such as OTLP
+ * JSON (docs/otlp-json.md): bytes fields named in a list as lowercase hex
+ * (trace and span ids), and enums as their numbers.
  * Not handled: map fields (written as arrays of entry objects) and the
  * well-known types with special JSON forms (Timestamp, Duration, Any,
  * wrappers, Struct); none of Strata's replies uses them.
  */
 #ifndef ST_PB_JSON_H
 #define ST_PB_JSON_H
+
+#include <stdbool.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -35,5 +40,15 @@ struct st_errctx;
  * than PB_JSON_MAX_NESTING. On error out holds a partial document. */
 #define PB_JSON_MAX_NESTING 64
 int pb_json_encode(const ProtobufCMessage *msg, struct st_buf *out, struct st_errctx *err);
+
+struct pb_json_opts {
+    /* Bytes fields whose proto name is in this NULL-terminated list (in any
+     * message) are written as lowercase hex, not base64. NULL: none. */
+    const char *const *hex_bytes_fields;
+    bool enums_as_numbers; /* enums as numbers, not value names */
+};
+/* The same with options; opts NULL is pb_json_encode. */
+int pb_json_encode_opts(const ProtobufCMessage *msg, const struct pb_json_opts *opts,
+                        struct st_buf *out, struct st_errctx *err);
 
 #endif

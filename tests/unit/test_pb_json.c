@@ -5,7 +5,8 @@
  * default, int64/uint64 as strings, enums by name, bytes as base64, doubles
  * as protojson prints them, string escapes and invalid UTF-8; a round trip
  * through pb_decode's JSON reader back to identical protobuf bytes; the
- * buffer cap and the nesting limit.
+ * buffer cap and the nesting limit; the options (hex bytes fields by name,
+ * enums as numbers) and that the default is unchanged by them.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 
 #include "ingest/pb_decode.h"
 #include "opentelemetry/proto/common/v1/common.pb-c.h"
+#include "opentelemetry/proto/trace/v1/trace.pb-c.h"
 #include "perftools/profiles/profile.pb-c.h"
 #include "querier/v1/querier.pb-c.h"
 #include "server/pb_json.h"
@@ -249,6 +251,62 @@ static void test_bytes_bool_uint(void **state)
     assert_json(&st, "{\"dataIngested\":true,\"oldestProfileTime\":\"1700000000000\"}");
 }
 
+/* OTLP JSON dialect: ids as hex by field name, other bytes base64, enums as numbers. */
+static void test_opts_hex_and_enum_numbers(void **state)
+{
+    (void)state;
+    static uint8_t tid[16] = {0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
+                              0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c};
+    static uint8_t sid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74};
+    static uint8_t raw[2] = {0xfb, 0xff};
+    Opentelemetry__Proto__Common__V1__AnyValue av =
+        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    av.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
+    av.bytes_value.data = raw;
+    av.bytes_value.len = sizeof(raw);
+    Opentelemetry__Proto__Common__V1__KeyValue kv =
+        OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    kv.key = "b";
+    kv.value = &av;
+    Opentelemetry__Proto__Common__V1__KeyValue *kvs[] = {&kv};
+    Opentelemetry__Proto__Trace__V1__Status st = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+    st.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+    Opentelemetry__Proto__Trace__V1__Span sp = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    sp.trace_id.data = tid;
+    sp.trace_id.len = sizeof(tid);
+    sp.span_id.data = sid;
+    sp.span_id.len = sizeof(sid);
+    sp.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
+    sp.n_attributes = 1;
+    sp.attributes = kvs;
+    sp.status = &st;
+
+    static const char *const hex_fields[] = {"trace_id", "span_id", "parent_span_id", NULL};
+    struct pb_json_opts o = {.hex_bytes_fields = hex_fields, .enums_as_numbers = true};
+    struct st_buf b;
+    struct st_errctx err;
+    st_errctx_init(&err);
+    st_buf_init(&b, 1u << 20);
+    assert_int_equal(pb_json_encode_opts(&sp.base, &o, &b, &err), 0);
+    assert_int_equal(st_buf_put_u8(&b, 0), 0);
+    assert_string_equal((const char *)b.data,
+                        "{\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+                        "\"spanId\":\"eee19b7ec3c1b174\",\"kind\":2,"
+                        "\"attributes\":[{\"key\":\"b\",\"value\":{\"bytesValue\":\"+/8=\"}}],"
+                        "\"status\":{\"code\":2}}");
+    st_buf_release(&b);
+
+    /* Only the option changes the output: NULL opts is the default dialect. */
+    assert_json(&sp, "{\"traceId\":\"W47/95gDgQPSabYzgT/GDA==\",\"spanId\":\"7uGbfsPBsXQ=\","
+                     "\"kind\":\"SPAN_KIND_SERVER\",\"attributes\":[{\"key\":\"b\",\"value\":"
+                     "{\"bytesValue\":\"+/8=\"}}],\"status\":{\"code\":\"STATUS_CODE_ERROR\"}}");
+    st_buf_init(&b, 1u << 20);
+    assert_int_equal(pb_json_encode_opts(&sp.base, NULL, &b, &err), 0);
+    assert_int_equal(st_buf_put_u8(&b, 0), 0);
+    assert_non_null(strstr((const char *)b.data, "\"kind\":\"SPAN_KIND_SERVER\""));
+    st_buf_release(&b);
+}
+
 /* JSON out, pb_decode's JSON reader in, protobuf bytes of both equal. */
 static void assert_round_trip(const ProtobufCMessage *m)
 {
@@ -379,7 +437,7 @@ int main(void)
         cmocka_unit_test(test_request_fields),  cmocka_unit_test(test_flamegraph_and_diff),
         cmocka_unit_test(test_string_escapes),  cmocka_unit_test(test_doubles),
         cmocka_unit_test(test_bytes_bool_uint), cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_cap_and_nesting),
+        cmocka_unit_test(test_cap_and_nesting), cmocka_unit_test(test_opts_hex_and_enum_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
