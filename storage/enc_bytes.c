@@ -397,36 +397,42 @@ static inline int hex_val(uint8_t c)
 }
 
 /* Append the template of p[0..len) to t and its nibbles to nib (one per
- * byte); returns the number of digits moved. */
+ * byte); *moved gets the number of digits moved. */
 static int hex_split(const uint8_t *p, size_t len, struct st_buf *t, struct st_buf *nib,
                      size_t *moved)
 {
-    int rc = 0;
     *moved = 0;
-    for (size_t i = 0; rc == 0 && i < len;) {
+    /* a template takes at most two bytes per input byte (escapes) */
+    int rc = st_buf_reserve(t, 2 * len);
+    if (rc == 0)
+        rc = st_buf_reserve(nib, len);
+    if (rc)
+        return rc;
+    uint8_t *tp = t->data + t->len, *np = nib->data + nib->len;
+    for (size_t i = 0; i < len;) {
         size_t run = 0;
         while (i + run < len && hex_val(p[i + run]) >= 0)
             run++;
         if (run >= HEX_MIN_RUN) {
-            for (size_t k = 0; rc == 0 && k < run; k++) {
-                rc = st_buf_put_u8(t, HEX_DIGIT);
-                if (rc == 0)
-                    rc = st_buf_put_u8(nib, (uint8_t)hex_val(p[i + k]));
+            for (size_t k = 0; k < run; k++) {
+                *tp++ = HEX_DIGIT;
+                *np++ = (uint8_t)hex_val(p[i + k]);
             }
-            *moved += run;
             i += run;
             continue;
         }
         if (run == 0)
             run = 1;
-        for (size_t k = 0; rc == 0 && k < run; k++, i++) {
+        for (size_t k = 0; k < run; k++, i++) {
             if (p[i] == HEX_DIGIT || p[i] == HEX_ESC)
-                rc = st_buf_put_u8(t, HEX_ESC);
-            if (rc == 0)
-                rc = st_buf_put_u8(t, p[i]);
+                *tp++ = HEX_ESC;
+            *tp++ = p[i];
         }
     }
-    return rc;
+    *moved = (size_t)(np - (nib->data + nib->len));
+    t->len = (size_t)(tp - t->data);
+    nib->len = (size_t)(np - nib->data);
+    return 0;
 }
 
 /* Whether the first values are a quarter hex digits (in runs), before
@@ -1048,69 +1054,88 @@ out:
     return rc;
 }
 
-/* Per key: tags, INT values, payloads, each a length-prefixed sub-stream. */
+static inline bool has_payload(uint8_t tag)
+{
+    return tag != ATTR_INT && tag != ATTR_EMPTY && tag != ATTR_TRUE && tag != ATTR_FALSE;
+}
+
+/*
+ * Per key: tags, INT values, payloads, each a length-prefixed sub-stream.
+ * The occurrences are split by key in one pass in row order, each key's
+ * tags, ints and payload bytes going to its own contiguous region: reading
+ * the occurrences key by key would jump across the whole block once per
+ * key (a cache miss per occurrence and per payload).
+ */
 static int attrs_key_streams(struct attrs_enc *a, enum enc_widths widths, struct st_buf *out,
                              struct st_buf *tmp)
 {
     size_t nk = a->keys.n, n_occ = a->n_occ;
-    uint32_t *start = st_calloc(nk + 1, sizeof(*start));
-    uint32_t *by_key = st_malloc((n_occ ? n_occ : 1) * sizeof(*by_key));
+    /* per key: first occurrence, first INT, first payload (with one extra
+     * offset per key: each key's payload offsets start at its region), and
+     * first payload byte; the fill cursors of each */
+    size_t *occ_at = st_calloc(4 * (nk + 1), sizeof(*occ_at));
     int64_t *tags = st_malloc((n_occ ? n_occ : 1) * sizeof(*tags));
     int64_t *ints = st_malloc((n_occ ? n_occ : 1) * sizeof(*ints));
-    uint32_t *poffs = st_malloc((n_occ + 1) * sizeof(*poffs));
-    struct st_buf pay;
+    uint32_t *poffs = st_malloc((n_occ + nk + 1) * sizeof(*poffs));
+    uint8_t *pay = NULL;
     int rc = 0;
 
-    st_buf_init(&pay, ST_BUF_UNLIMITED);
-    if (start == NULL || by_key == NULL || tags == NULL || ints == NULL || poffs == NULL) {
+    if (occ_at == NULL || tags == NULL || ints == NULL || poffs == NULL) {
         rc = ST_ENOMEM;
         goto out;
     }
-    /* counting sort of the occurrences by key, stable (row order) */
-    for (size_t i = 0; i < n_occ; i++)
-        start[a->occ[i].key + 1]++;
-    for (size_t j = 0; j < nk; j++)
-        start[j + 1] += start[j];
-    {
-        uint32_t *fill = st_malloc((nk ? nk : 1) * sizeof(*fill));
-        if (fill == NULL) {
-            rc = ST_ENOMEM;
-            goto out;
+    size_t *int_at = occ_at + (nk + 1), *pay_at = int_at + (nk + 1), *byte_at = pay_at + (nk + 1);
+    for (size_t i = 0; i < n_occ; i++) {
+        const struct aocc *o = &a->occ[i];
+        occ_at[o->key + 1]++;
+        int_at[o->key + 1] += o->tag == ATTR_INT;
+        if (has_payload(o->tag)) {
+            pay_at[o->key + 1]++;
+            byte_at[o->key + 1] += o->len;
         }
-        memcpy(fill, start, nk * sizeof(*fill));
-        for (size_t i = 0; i < n_occ; i++)
-            by_key[fill[a->occ[i].key]++] = (uint32_t)i;
-        st_free(fill);
     }
-    for (size_t j = 0; rc == 0 && j < nk; j++) {
-        size_t m = start[j + 1] - start[j], n_int = 0, n_pay = 0;
-        st_buf_reset(&pay);
-        poffs[0] = 0;
-        for (size_t q = 0; rc == 0 && q < m; q++) {
-            const struct aocc *o = &a->occ[by_key[start[j] + q]];
-            tags[q] = o->tag;
-            if (o->tag == ATTR_INT) {
-                ints[n_int++] = o->i;
-            } else if (o->tag != ATTR_EMPTY && o->tag != ATTR_TRUE && o->tag != ATTR_FALSE) {
-                rc = st_buf_append(&pay, o->p, o->len);
-                poffs[++n_pay] = (uint32_t)pay.len;
-            }
+    for (size_t j = 0; j < nk; j++) {
+        occ_at[j + 1] += occ_at[j];
+        int_at[j + 1] += int_at[j];
+        pay_at[j + 1] += pay_at[j] + 1;
+        byte_at[j + 1] += byte_at[j];
+    }
+    /* within the ATTRS input bound checked by the caller (< 4 GiB) */
+    pay = st_malloc(byte_at[nk] ? byte_at[nk] : 1);
+    if (pay == NULL) {
+        rc = ST_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < nk; j++)
+        poffs[pay_at[j]++] = (uint32_t)byte_at[j];
+    for (size_t i = 0; i < n_occ; i++) {
+        const struct aocc *o = &a->occ[i];
+        tags[occ_at[o->key]++] = o->tag;
+        if (o->tag == ATTR_INT) {
+            ints[int_at[o->key]++] = o->i;
+        } else if (has_payload(o->tag)) {
+            if (o->len)
+                memcpy(pay + byte_at[o->key], o->p, o->len);
+            byte_at[o->key] += o->len;
+            poffs[pay_at[o->key]++] = (uint32_t)byte_at[o->key];
         }
+    }
+    /* the cursors now stand at each key's end, i.e. the next key's start */
+    for (size_t j = 0; rc == 0 && j < nk; j++) {
+        size_t o0 = j ? occ_at[j - 1] : 0, i0 = j ? int_at[j - 1] : 0;
+        size_t p0 = j ? pay_at[j - 1] : 0;
+        rc = put_sub_i64(out, tmp, tags + o0, occ_at[j] - o0, widths);
         if (rc == 0)
-            rc = put_sub_i64(out, tmp, tags, m, widths);
+            rc = put_sub_i64(out, tmp, ints + i0, int_at[j] - i0, widths);
         if (rc == 0)
-            rc = put_sub_i64(out, tmp, ints, n_int, widths);
-        if (rc == 0)
-            rc = put_sub_bytes(out, tmp, poffs, pay.data ? pay.data : (const uint8_t *)"", n_pay,
-                               widths);
+            rc = put_sub_bytes(out, tmp, poffs + p0, pay, pay_at[j] - p0 - 1, widths);
     }
 out:
-    st_free(start);
-    st_free(by_key);
+    st_free(occ_at);
     st_free(tags);
     st_free(ints);
     st_free(poffs);
-    st_buf_release(&pay);
+    st_free(pay);
     return rc;
 }
 

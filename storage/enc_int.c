@@ -1244,6 +1244,8 @@ static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_b
 
     const uint64_t *x = (const uint64_t *)v;
     size_t head = 1 + uvarint_len(st_zigzag_enc(v[0]));
+    /* `plan` holds the PFOR plan of this candidate (the write reuses it) */
+    int planned = C_DELTA;
     diff_u64(x, n, seq);
     pfor_plan_make(seq, n - 1, &s, &plan);
     grid_plan_make(x, n, &plan, &grid);
@@ -1253,6 +1255,7 @@ static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_b
     /* a sampled estimate decides whether the full plan is worth making */
     if (n < 16 * PFOR_MB || pfor_estimate(x, n, s.ok) < cost[C_DELTA] / 2 * 3) {
         pfor_plan_make(x, n, &s, &plan);
+        planned = C_FOR;
         cost[C_FOR] = 1 + plan.bytes;
     }
 
@@ -1264,6 +1267,7 @@ static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_b
         diff_u64(seq, n - 1, seq);
         if (n < 16 * PFOR_MB || pfor_estimate(seq, n - 2, s.ok) < best_so_far / 2 * 3) {
             pfor_plan_make(seq, n - 2, &s, &plan);
+            planned = C_DOD;
             cost[C_DOD] = head + plan.bytes;
         }
     }
@@ -1284,7 +1288,8 @@ static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_b
 
     switch (best) {
     case C_FOR:
-        pfor_plan_make(x, n, &s, &plan);
+        if (planned != C_FOR)
+            pfor_plan_make(x, n, &s, &plan);
         rc = st_buf_put_u8(out, ENC_FOR);
         if (rc == 0)
             rc = pfor_write(&plan, out);
@@ -1299,19 +1304,23 @@ static int encode_widths(const int64_t *v, size_t n, const bool *ok, struct st_b
             rc = grid_write(x, n, &grid, out);
             break;
         }
-        diff_u64(x, n, seq);
-        pfor_plan_make(seq, n - 1, &s, &plan);
+        if (planned != C_DELTA) {
+            diff_u64(x, n, seq);
+            pfor_plan_make(seq, n - 1, &s, &plan);
+        }
         rc = pfor_write(&plan, out);
         break;
     case C_DOD:
-        diff_u64(x, n, seq);
         rc = st_buf_put_u8(out, ENC_DOD);
         if (rc == 0)
             rc = st_buf_put_svarint(out, v[0]);
         if (rc == 0)
-            rc = st_buf_put_svarint(out, (int64_t)seq[0]);
-        diff_u64(seq, n - 1, seq);
-        pfor_plan_make(seq, n - 2, &s, &plan);
+            rc = st_buf_put_svarint(out, (int64_t)(x[1] - x[0]));
+        if (planned != C_DOD) {
+            diff_u64(x, n, seq);
+            diff_u64(seq, n - 1, seq);
+            pfor_plan_make(seq, n - 2, &s, &plan);
+        }
         if (rc == 0)
             rc = pfor_write(&plan, out);
         break;

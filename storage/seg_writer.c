@@ -12,11 +12,12 @@
  *
  *   seg_writer_open    header: magic[8] version:u32 table:u8 reserved[3]
  *   each full group    one block per column: enc stream, compressed or not;
- *                      every candidate encoding that applies (generic with
- *                      aligned or exact widths, RUNS over the sort-prefix
- *                      runs, ATTRS, REF to an earlier id column, MAP from an
- *                      earlier name column) is compressed and the smallest
- *                      is written
+ *                      on a full choice every candidate encoding that
+ *                      applies (generic with aligned or exact widths, RUNS
+ *                      over the sort-prefix runs, ATTRS, REF to an earlier
+ *                      id column, MAP from an earlier name column) is
+ *                      compressed and the smallest is written; the next
+ *                      groups reuse the winner (CHOICE_REUSE_GROUPS)
  *   seg_writer_finish  symbols section (profiles), footer (F1 segment, F2
  *                      schema, F3 groups + blocks, F4 series index, F5
  *                      blooms, F6 symbols; zstd unless the codec is none),
@@ -37,6 +38,9 @@
  *     order; `off` is always the file size.
  *  5. A REF or MAP block only names an earlier column of its own group, so
  *     the reader can decode the referenced block first.
+ *  6. A reused choice is encoded from the group's own values and checked
+ *     like any candidate; when it does not apply (ST_EINVAL) or drifted,
+ *     the group gets a full choice, so reuse never yields an invalid block.
  *
  * Decisions not taken:
  *  - Writing the footer first (needs a second pass or a seek-back rewrite,
@@ -45,8 +49,14 @@
  *    the segment; only one group is buffered here).
  *  - Choosing encodings by size before compression: a plain attribute column
  *    compresses 10x, a split one 2x, so raw sizes mislead; the price is one
- *    compression per candidate (the generic form stays a candidate, so no
- *    block grows).
+ *    compression per candidate, paid on a full choice only (the generic form
+ *    stays a candidate there, so no chosen block grows).
+ *  - Ranking candidates with a cheaper codec or level: compression is ~5 %
+ *    of a flush (the encoders are the rest), so it would save little and
+ *    could misrank.
+ *  - Choosing per column once per segment with no drift check: a reused
+ *    form that stops fitting (a trace whose spans carry other attributes)
+ *    would cost bytes for the rest of the segment.
  *  - Keeping exact value sets for bloom sizing: the 64-bit hashes are kept
  *    instead (8 bytes per non-empty value, deduplicated whenever the array
  *    fills), which is also exactly what the filter needs.
@@ -72,6 +82,30 @@
 #include "util/banned.h"
 
 #define FOOTER_ZSTD_LEVEL 3
+
+/*
+ * Encoding and compressing every candidate of a block costs several times
+ * writing the winner alone, and the winner rarely changes from one group
+ * of a segment to the next (the same services, the same attribute keys): a
+ * column's winner is reused for the next CHOICE_REUSE_GROUPS groups, and
+ * chosen afresh sooner when it stops applying (then for the next group too:
+ * the odd group is likely an outlier) or its stored size per input byte
+ * grows past CHOICE_DRIFT times (plus CHOICE_DRIFT_SLACK bytes) what it was
+ * when chosen. On the bench spans this cuts the flush CPU by 40 % for
+ * +0.01-0.02 B/span (docs/encodings.md).
+ */
+#define CHOICE_REUSE_GROUPS 7
+#define CHOICE_DRIFT 1.25
+#define CHOICE_DRIFT_SLACK 64.0
+
+struct col_choice {
+    bool valid;
+    int cand;        /* CAND_* */
+    uint32_t ref;    /* REF/MAP: the other column */
+    uint32_t reuses; /* groups written with it since it was chosen */
+    uint64_t stored; /* stored bytes of the block it was chosen on */
+    uint64_t input;  /* block_input of that block */
+};
 
 struct series_ent {
     uint32_t id;
@@ -120,6 +154,8 @@ struct seg_writer {
 
     uint32_t *run_len; /* runs of the group being flushed (group_runs) */
     size_t n_runs, cap_runs;
+
+    struct col_choice choice[ST_MAX_COLS];
 
     struct st_buf enc, cmp, best; /* scratch */
 };
@@ -356,7 +392,7 @@ static int store_section(struct seg_writer *w, uint8_t codec, int level, const u
 
 static int hashes_add(struct hash_set *hs, uint64_t h);
 
-/* Candidate encodings of a block (tried in flush_block's order; ties keep
+/* Candidate encodings of a block (tried in choose_block's order; ties keep
  * the earlier). GENERIC_EXACT packs integers at exact bit widths. */
 enum { CAND_GENERIC, CAND_GENERIC_EXACT, CAND_RUNS, CAND_ATTRS, CAND_REF, CAND_MAP };
 
@@ -414,21 +450,181 @@ static bool ref_fits(const struct seg_writer *w, uint32_t c, uint32_t ref, size_
     return true;
 }
 
-/*
- * Write column c of the group: every candidate encoding that applies is
- * encoded and compressed, and the smallest stored form is kept (sizes before
- * compression mislead: a dictionary or back-reference form can lose to the
- * plain stream once zstd has run, and the reverse).
- */
-static int flush_block(struct seg_writer *w, uint32_t c, size_t n, struct st_errctx *err)
+/* Whether candidate cand (against column ref) is offered for column c. */
+static bool cand_offered(const struct seg_writer *w, uint32_t c, size_t n, int cand, uint32_t ref)
 {
     const struct st_schema *sc = w->schema;
     const struct st_col *col = &w->grp.cols[c];
-    uint64_t raw_max = col->type == ST_COL_BYTES ? SEG_BYTES_RAW_MAX(n) : SEG_FIXED_RAW_MAX(n);
-    int64_t vmin = 0, vmax = 0;
-    uint8_t best_enc = 0, best_codec = 0;
-    size_t best_raw = 0;
+    switch (cand) {
+    case CAND_GENERIC:
+        return true;
+    case CAND_GENERIC_EXACT:
+        return col->type == ST_COL_I64;
+    case CAND_RUNS:
+        return col->type == ST_COL_I64 && w->n_runs > 0;
+    case CAND_ATTRS:
+        return col->type == ST_COL_BYTES && (sc->cols[c].flags & ST_COLF_ATTRS);
+    case CAND_REF:
+        /* references point at an earlier id column (a span's parent id is
+         * another row's span id) */
+        return ref < c && ref_fits(w, c, ref, n);
+    default:
+        /* a function of an earlier column of names (a service's resource,
+         * a span name's service), not of ids */
+        return ref < c && col->type == ST_COL_BYTES && sc->cols[ref].type == ST_COL_BYTES &&
+               !(sc->cols[ref].flags & ST_COLF_BLOOM) && w->grp.cols[ref].data_len > 0;
+    }
+}
+
+/* A block's candidate, encoded and stored (compressed or not). */
+struct stored_cand {
+    const uint8_t *p; /* into w->enc or w->cmp */
+    size_t len;
+    size_t raw; /* encoded stream length */
+    uint8_t enc, codec;
+};
+
+/*
+ * Encode candidate cand of column c and store it (compressed when that
+ * helps). ST_EINVAL (no message) when the form does not apply; any other
+ * failure fails the writer. With skip_over, a stream more than 16x that
+ * many bytes is not compressed (ST_EINVAL too): it would need a compression
+ * ratio few streams reach to win.
+ */
+static int store_cand(struct seg_writer *w, uint32_t c, size_t n, int cand, uint32_t ref,
+                      size_t skip_over, struct stored_cand *out, struct st_errctx *err)
+{
+    const struct st_schema *sc = w->schema;
+    uint64_t raw_max =
+        sc->cols[c].type == ST_COL_BYTES ? SEG_BYTES_RAW_MAX(n) : SEG_FIXED_RAW_MAX(n);
+    uint8_t enc_id = 0;
+    int rc = encode_cand(w, c, n, cand, ref, &enc_id);
+    if (rc == ST_EINVAL && cand != CAND_GENERIC)
+        return ST_EINVAL;
+    if (rc)
+        return wfail(w, err, rc, "cannot encode column '%s' of segment '%s'", sc->cols[c].name,
+                     w->path);
+    if (w->enc.len == 0 || w->enc.len > raw_max || w->enc.data[0] != enc_id || enc_id > ENC_ID_MAX)
+        return wfail(w, err, ST_EINTERNAL,
+                     "encoder produced %zu bytes (limit %llu) of encoding %u for column '%s'",
+                     w->enc.len, (unsigned long long)raw_max, enc_id, sc->cols[c].name);
+    if (skip_over != SIZE_MAX && w->enc.len / 16 > skip_over)
+        return ST_EINVAL;
+    if ((rc = store_section(w, w->codec, w->level, w->enc.data, w->enc.len, &out->p, &out->len,
+                            &out->codec)) != 0)
+        return wfail(w, err, rc, "cannot compress column '%s' of segment '%s'", sc->cols[c].name,
+                     w->path);
+    out->raw = w->enc.len;
+    out->enc = enc_id;
+    return 0;
+}
+
+/* What a column's values weigh before encoding, for comparing the stored
+ * sizes of blocks with different row counts. */
+static uint64_t block_input(const struct st_col *col, size_t n)
+{
+    return col->type == ST_COL_BYTES ? (uint64_t)col->data_len + n : 8 * (uint64_t)n;
+}
+
+/*
+ * The reused choice of column c, if it still holds: *reused, and its block
+ * in w->best. Not when there is no choice to reuse, it is due for a full
+ * choice, it does not apply to this group (*misfit), or its stored size per
+ * input byte drifted above CHOICE_DRIFT times the one measured when it was
+ * chosen.
+ */
+static int reuse_choice(struct seg_writer *w, uint32_t c, size_t n, struct stored_cand *out,
+                        bool *reused, bool *misfit, struct st_errctx *err)
+{
+    struct col_choice *ch = &w->choice[c];
+    *reused = *misfit = false;
+    if (!ch->valid || ch->reuses >= CHOICE_REUSE_GROUPS)
+        return 0;
+    int rc = cand_offered(w, c, n, ch->cand, ch->ref)
+                 ? store_cand(w, c, n, ch->cand, ch->ref, SIZE_MAX, out, err)
+                 : ST_EINVAL;
+    if (rc == ST_EINVAL) {
+        *misfit = true;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    double expect =
+        (double)ch->stored / (double)ch->input * (double)block_input(&w->grp.cols[c], n);
+    if ((double)out->len > CHOICE_DRIFT * expect + CHOICE_DRIFT_SLACK)
+        return 0;
+    st_buf_reset(&w->best);
+    if ((rc = st_buf_append(&w->best, out->p, out->len)) != 0)
+        return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
+    ch->reuses++;
+    *reused = true;
+    return 0;
+}
+
+/*
+ * The full choice for column c: every candidate that applies is encoded and
+ * compressed, and the smallest stored form goes to w->best (sizes before
+ * compression mislead: a dictionary or back-reference form can lose to the
+ * plain stream once zstd has run, and the reverse). Remembered for reuse.
+ */
+static int choose_block(struct seg_writer *w, uint32_t c, size_t n, struct stored_cand *best,
+                        struct st_errctx *err)
+{
     bool have = false;
+    int rc, best_cand = CAND_GENERIC;
+    uint32_t best_ref = 0;
+
+    /* ATTRS first: its stored size lets the 16x rule skip compressing the
+     * plain lists */
+    static const int order[] = {CAND_ATTRS, CAND_GENERIC, CAND_GENERIC_EXACT,
+                                CAND_RUNS,  CAND_REF,     CAND_MAP};
+    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+        int cand = order[o];
+        /* a constant block is as small as it gets */
+        if (have && best->enc == ENC_CONST)
+            break;
+        /* exact widths only change forms that pack at a width */
+        if (cand == CAND_GENERIC_EXACT && !enc_has_widths(best->enc))
+            continue;
+        for (uint32_t ref = 0; ref < (cand >= CAND_REF ? c : 1); ref++) {
+            if (!cand_offered(w, c, n, cand, ref))
+                continue;
+            struct stored_cand cur;
+            rc = store_cand(w, c, n, cand, ref, have ? w->best.len : SIZE_MAX, &cur, err);
+            if (rc == ST_EINVAL)
+                continue;
+            if (rc)
+                return rc;
+            if (have && cur.len >= w->best.len)
+                continue;
+            st_buf_reset(&w->best);
+            if ((rc = st_buf_append(&w->best, cur.p, cur.len)) != 0)
+                return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
+            *best = cur;
+            best->p = w->best.data;
+            best_cand = cand;
+            best_ref = ref;
+            have = true;
+        }
+    }
+    w->choice[c] = (struct col_choice){
+        .valid = true,
+        .cand = best_cand,
+        .ref = best_ref,
+        .stored = best->len,
+        .input = block_input(&w->grp.cols[c], n),
+    };
+    return 0;
+}
+
+/* Write column c of the group: the reused choice when it still holds, else
+ * a full choice. */
+static int flush_block(struct seg_writer *w, uint32_t c, size_t n, struct st_errctx *err)
+{
+    const struct st_col *col = &w->grp.cols[c];
+    struct stored_cand best = {0};
+    int64_t vmin = 0, vmax = 0;
+    bool reused, misfit;
     int rc;
 
     if (col->type == ST_COL_I64) {
@@ -439,74 +635,22 @@ static int flush_block(struct seg_writer *w, uint32_t c, size_t n, struct st_err
             vmax = col->i64[r] > vmax ? col->i64[r] : vmax;
         }
     }
-    /* ATTRS first: its stored size lets the 16x rule below skip compressing
-     * the plain lists */
-    static const int order[] = {CAND_ATTRS, CAND_GENERIC, CAND_GENERIC_EXACT,
-                                CAND_RUNS,  CAND_REF,     CAND_MAP};
-    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
-        int cand = order[o];
-        for (uint32_t ref = 0; ref < (cand >= CAND_REF ? c : 1); ref++) {
-            if (cand == CAND_GENERIC_EXACT &&
-                (col->type != ST_COL_I64 || !enc_has_widths(best_enc)))
-                continue;
-            if (cand == CAND_RUNS && (col->type != ST_COL_I64 || w->n_runs == 0))
-                continue;
-            if (cand == CAND_ATTRS &&
-                (col->type != ST_COL_BYTES || !(sc->cols[c].flags & ST_COLF_ATTRS)))
-                continue;
-            /* references point at an earlier id column (a span's parent id
-             * is another row's span id) */
-            if (cand == CAND_REF && !ref_fits(w, c, ref, n))
-                continue;
-            /* a function of an earlier column of names (a service's
-             * resource, a span name's service), not of ids */
-            if (cand == CAND_MAP &&
-                (col->type != ST_COL_BYTES || sc->cols[ref].type != ST_COL_BYTES ||
-                 (sc->cols[ref].flags & ST_COLF_BLOOM) || w->grp.cols[ref].data_len == 0))
-                continue;
-            uint8_t enc_id = 0;
-            rc = encode_cand(w, c, n, cand, ref, &enc_id);
-            if (rc == ST_EINVAL && cand != CAND_GENERIC)
-                continue;
-            if (rc)
-                return wfail(w, err, rc, "cannot encode column '%s' of segment '%s'",
-                             sc->cols[c].name, w->path);
-            if (w->enc.len == 0 || w->enc.len > raw_max || w->enc.data[0] != enc_id ||
-                enc_id > ENC_ID_MAX)
-                return wfail(w, err, ST_EINTERNAL,
-                             "encoder produced %zu bytes (limit %llu) of encoding %u for column "
-                             "'%s'",
-                             w->enc.len, (unsigned long long)raw_max, enc_id, sc->cols[c].name);
-            /* a stream 16x the best stored one would need a compression
-             * ratio few streams reach: not worth compressing to find out */
-            if (have && w->enc.len / 16 > w->best.len)
-                continue;
-            const uint8_t *stored;
-            size_t stored_len;
-            uint8_t codec;
-            if ((rc = store_section(w, w->codec, w->level, w->enc.data, w->enc.len, &stored,
-                                    &stored_len, &codec)) != 0)
-                return wfail(w, err, rc, "cannot compress column '%s' of segment '%s'",
-                             sc->cols[c].name, w->path);
-            if (have && stored_len >= w->best.len)
-                continue;
-            st_buf_reset(&w->best);
-            if ((rc = st_buf_append(&w->best, stored, stored_len)) != 0)
-                return wfail(w, err, rc, "out of memory writing segment '%s'", w->path);
-            best_enc = enc_id;
-            best_codec = codec;
-            best_raw = w->enc.len;
-            have = true;
-        }
-    }
+    if ((rc = reuse_choice(w, c, n, &best, &reused, &misfit, err)) != 0)
+        return rc;
+    if (!reused && (rc = choose_block(w, c, n, &best, err)) != 0)
+        return rc;
+    /* a group the reused form does not fit (one value that is no attribute
+     * list) is likely an outlier: choose afresh on the next group too */
+    if (misfit)
+        w->choice[c].reuses = CHOICE_REUSE_GROUPS;
     uint64_t sum = XXH64(w->best.data, w->best.len, 0);
 
     uint8_t rec[SEG_BLOCK_REC] = {0};
     st_put_u64le(rec, w->off);
     st_put_u32le(rec + 8, (uint32_t)w->best.len);
-    st_put_u32le(rec + 12, (uint32_t)best_raw);
-    rec[16] = best_enc;
-    rec[17] = best_codec;
+    st_put_u32le(rec + 12, (uint32_t)best.raw);
+    rec[16] = best.enc;
+    rec[17] = best.codec;
     st_put_u64le(rec + 20, (uint64_t)vmin);
     st_put_u64le(rec + 28, (uint64_t)vmax);
     st_put_u64le(rec + 36, sum);

@@ -1705,6 +1705,43 @@ static void test_hex_and_rle(void **state)
     bcol_free(&in);
 }
 
+/* HEX templates around bytes that need escaping (0x00, 0x01), hex runs too
+ * short to move (3 digits), at the start, the end and back to back with
+ * other text: every value comes back exactly, at about a nibble per digit. */
+static void test_hex_escapes_roundtrip(void **state)
+{
+    (void)state;
+    struct bcol in;
+    struct st_buf one;
+    bcol_init(&in, 1500);
+    st_buf_init(&one, ST_BUF_UNLIMITED);
+    for (size_t i = 0; i < 1500; i++) {
+        char v[64];
+        size_t k = 0;
+        static const char digits[] = "0123456789abcdef";
+        if (i % 2)
+            v[k++] = '\x01';
+        for (int d = 0; d < 32; d++)
+            v[k++] = digits[rnd() % 16];
+        v[k++] = '\0';
+        v[k++] = i % 3 ? 'x' : '\x01';
+        memcpy(v + k, "abc-", 4); /* a run of 3: stays text */
+        k += 4;
+        for (size_t d = 0; d < 4 + i % 5; d++)
+            v[k++] = digits[rnd() % 16];
+        struct attr a = {"blob.id", 7, {.type = ATTR_BYTES, .u.s = {v, k}}};
+        st_buf_reset(&one);
+        assert_int_equal(attrs_encode(&a, 1, 0, &one), 0);
+        bcol_push(&in, one.data, one.len);
+    }
+    size_t len;
+    attrs_roundtrip(&in, ENC_WIDTHS_AUTO, &len);
+    /* 36-40 digits a value: 18-20 bytes as nibbles, not 36-40 as text */
+    assert_true(len < 1500 * 30);
+    st_buf_release(&one);
+    bcol_free(&in);
+}
+
 static void test_new_encodings_alloc_failures(void **state)
 {
     (void)state;
@@ -1814,6 +1851,7 @@ int main(void)
         cmocka_unit_test(test_ref_roundtrip_and_corruption),
         cmocka_unit_test(test_attrs_roundtrip_and_corruption),
         cmocka_unit_test(test_attrs_not_applicable),
+        cmocka_unit_test(test_hex_escapes_roundtrip),
         cmocka_unit_test(test_i64_widths),
         cmocka_unit_test(test_map_roundtrip_and_corruption),
         cmocka_unit_test(test_hex_and_rle),

@@ -849,7 +849,9 @@ static void test_group_cut_by_bytes(void **state)
  * ids name an earlier span of the trace (sometimes a later one with the same
  * start, an unknown one, or none), attribute lists of a few shapes.
  */
-static void gen_spans(struct st_batch *b, size_t n, uint64_t seed)
+/* Spans; from row own_key_from on, each span's one attribute has a key
+ * of its own. */
+static void gen_spans_keys(struct st_batch *b, size_t n, uint64_t seed, size_t own_key_from)
 {
     static const char *const names[] = {"GET /api/cart", "oteldemo.CartService/GetCart", "HGET"};
     assert_int_equal(st_batch_init(b, st_schema_get(ST_TABLE_SPANS)), 0);
@@ -883,8 +885,14 @@ static void gen_spans(struct st_batch *b, size_t n, uint64_t seed)
             {"app.cache_hit", 13, {.type = ATTR_BOOL, .u.b = rnd() % 2}},
         };
         struct attr res = {"service.name", 12, {.type = ATTR_STRING, .u.s = {svc, strlen(svc)}}};
+        char own[16];
+        snprintf(own, sizeof(own), "k%012llx", (unsigned long long)(rnd() >> 16));
+        struct attr mine = {own, 13, {.type = ATTR_INT, .u.i = (int64_t)(rnd() % 100)}};
         st_buf_reset(&attrs);
-        assert_int_equal(attrs_encode(a + i % 2, 1 + (i / 2) % 2, 0, &attrs), 0);
+        if (i >= own_key_from)
+            assert_int_equal(attrs_encode(&mine, 1, 0, &attrs), 0);
+        else
+            assert_int_equal(attrs_encode(a + i % 2, 1 + (i / 2) % 2, 0, &attrs), 0);
         assert_int_equal(st_batch_push_bytes(b, SP_TRACE_ID, trace, 16), 0);
         assert_int_equal(st_batch_push_bytes(b, SP_SPAN_ID, ids[in_trace], 8), 0);
         assert_int_equal(st_batch_push_bytes(b, SP_PARENT_SPAN_ID, parent, parent ? 8 : 0), 0);
@@ -907,6 +915,11 @@ static void gen_spans(struct st_batch *b, size_t n, uint64_t seed)
         assert_int_equal(st_batch_end_row(b), 0);
     }
     st_buf_release(&attrs);
+}
+
+static void gen_spans(struct st_batch *b, size_t n, uint64_t seed)
+{
+    gen_spans_keys(b, n, seed, SIZE_MAX);
 }
 
 /* Profiles with two sample types (count and CPU time = count x 10 ms) over
@@ -1042,6 +1055,114 @@ static void test_structured_encodings(void **state)
     assert_block_enc(s, PS_VALUE, ENC_RUNS);
     seg_unref(s);
     st_batch_release(&rows);
+    tdir_done(&t);
+    assert_int_equal(st_alloc_in_use(), base);
+}
+
+/* Encoding of column col in group g. */
+static uint8_t block_enc(struct seg *s, uint32_t g, uint32_t col)
+{
+    struct seg_block_info bi;
+    seg_block(s, g, col, &bi);
+    return bi.enc;
+}
+
+/*
+ * The writer reuses a column's winning encoding for the next groups: a
+ * reused form that stops applying (attribute values that are not lists,
+ * parent ids found nowhere) must give way to a full choice, never to an
+ * invalid block; the group after such an outlier is chosen afresh too.
+ */
+static void test_choice_reuse_stops_applying(void **state)
+{
+    (void)state;
+    size_t base = st_alloc_in_use();
+    struct tdir t;
+    tdir_init(&t);
+    struct st_batch rows;
+    struct st_errctx err;
+    struct seg *s;
+    bool same;
+    st_errctx_init(&err);
+
+    gen_spans(&rows, 768, 11);
+    /* group 1: one attribute value is no attribute list */
+    struct st_col *at = &rows.cols[SP_ATTRS];
+    memset(at->data + at->offs[300], 0xff, at->offs[301] - at->offs[300]);
+    /* group 2: parent ids that are no span id */
+    struct st_col *par = &rows.cols[SP_PARENT_SPAN_ID];
+    for (size_t r = 512; r < 768; r++)
+        for (uint32_t k = par->offs[r]; k < par->offs[r + 1]; k++)
+            par->data[k] = (uint8_t)rnd();
+    struct seg_writer_opts o = {.codec = CODEC_ZSTD, .level = 3, .rows_per_group = 256};
+    assert_int_equal(write_seg(t.path, &rows, &o, NULL, 0, NULL, NULL, &err), 0);
+    assert_int_equal(read_everything(t.path, &rows, NULL, 0, &same), 0);
+    assert_true(same);
+    assert_int_equal(seg_open(&s, t.path, &err), 0);
+    assert_int_equal(seg_get_info(s)->n_groups, 3);
+    assert_int_equal(block_enc(s, 0, SP_ATTRS), ENC_ATTRS);
+    assert_int_not_equal(block_enc(s, 1, SP_ATTRS), ENC_ATTRS);
+    assert_int_equal(block_enc(s, 2, SP_ATTRS), ENC_ATTRS);
+    assert_int_equal(block_enc(s, 0, SP_PARENT_SPAN_ID), ENC_REF);
+    assert_int_equal(block_enc(s, 1, SP_PARENT_SPAN_ID), ENC_REF);
+    assert_int_not_equal(block_enc(s, 2, SP_PARENT_SPAN_ID), ENC_REF);
+    seg_unref(s);
+    count_problems_cb_n = 0;
+    assert_int_equal(seg_verify_file(t.path, count_problem, NULL), 0);
+    st_batch_release(&rows);
+    tdir_done(&t);
+    assert_int_equal(st_alloc_in_use(), base);
+}
+
+/*
+ * A reused encoding that still applies but stores far more per input byte
+ * than when it was chosen is chosen afresh: attributes split by key (ATTRS)
+ * win while the spans share their keys; spans that each carry a key of
+ * their own still split, into a stream per key, which stores more than
+ * the lists as they are. Those groups get exactly the blocks a writer
+ * seeing them first would write.
+ */
+static void test_choice_drift_rechooses(void **state)
+{
+    (void)state;
+    size_t base = st_alloc_in_use();
+    struct tdir t, t2;
+    tdir_init(&t);
+    tdir_init(&t2);
+    struct st_batch rows, tail;
+    struct st_errctx err;
+    struct seg *s, *s2;
+    bool same;
+    st_errctx_init(&err);
+
+    gen_spans_keys(&rows, 1024, 12, 512);
+    struct seg_writer_opts o = {.codec = CODEC_ZSTD, .level = 3, .rows_per_group = 256};
+    assert_int_equal(write_seg(t.path, &rows, &o, NULL, 0, NULL, NULL, &err), 0);
+    assert_int_equal(read_everything(t.path, &rows, NULL, 0, &same), 0);
+    assert_true(same);
+    assert_int_equal(st_batch_init(&tail, rows.schema), 0);
+    assert_int_equal(st_batch_append_rows(&tail, &rows, 512, rows.n_rows - 512), 0);
+    assert_int_equal(write_seg(t2.path, &tail, &o, NULL, 0, NULL, NULL, &err), 0);
+
+    assert_int_equal(seg_open(&s, t.path, &err), 0);
+    assert_int_equal(seg_open(&s2, t2.path, &err), 0);
+    assert_int_equal(seg_get_info(s)->n_groups, 4);
+    assert_int_equal(block_enc(s, 0, SP_ATTRS), ENC_ATTRS);
+    assert_int_equal(block_enc(s, 1, SP_ATTRS), ENC_ATTRS);
+    for (uint32_t g = 2; g < 4; g++) {
+        struct seg_block_info a, b;
+        seg_block(s, g, SP_ATTRS, &a);
+        seg_block(s2, g - 2, SP_ATTRS, &b);
+        assert_int_not_equal(a.enc, ENC_ATTRS);
+        assert_int_equal(a.enc, b.enc);
+        assert_int_equal(a.stored_len, b.stored_len);
+        assert_int_equal(a.checksum, b.checksum);
+    }
+    seg_unref(s);
+    seg_unref(s2);
+    st_batch_release(&tail);
+    st_batch_release(&rows);
+    tdir_done(&t2);
     tdir_done(&t);
     assert_int_equal(st_alloc_in_use(), base);
 }
@@ -1451,6 +1572,8 @@ int main(void)
         cmocka_unit_test(test_writer_invalid_arguments),
         cmocka_unit_test(test_group_cut_by_bytes),
         cmocka_unit_test(test_structured_encodings),
+        cmocka_unit_test(test_choice_reuse_stops_applying),
+        cmocka_unit_test(test_choice_drift_rechooses),
         cmocka_unit_test(test_byte_flip_every_offset),
         cmocka_unit_test(test_truncation_every_length),
         cmocka_unit_test(test_unknown_version),
