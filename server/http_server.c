@@ -56,8 +56,10 @@
 #include "server/ingest_http.h"
 #include "server/native_http.h"
 #include "server/profile_http.h"
+#include "server/prom_api_http.h"
 #include "server/querier_http.h"
 #include "server/tempo_http.h"
+#include "server/tempo_tags_http.h"
 #include "storage/store.h"
 #include "storage/table.h"
 #include "storage/util/st_alloc.h"
@@ -110,6 +112,18 @@ static const struct http_route routes[] = {
     {"/api/traces/", ROUTE_PREFIX, EVHTTP_REQ_GET, tempo_http_traces},
     {"/api/echo", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_http_echo},
     {"/api/status/buildinfo", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_http_buildinfo},
+    {"/api/search/tags", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_tags_http_names},
+    {"/api/v2/search/tags", ROUTE_EXACT, EVHTTP_REQ_GET, tempo_tags_http_names},
+    {"/api/search/tag/", ROUTE_PREFIX, EVHTTP_REQ_GET, tempo_tags_http_values},
+    {"/api/v2/search/tag/", ROUTE_PREFIX, EVHTTP_REQ_GET, tempo_tags_http_values},
+    {"/api/v1/labels", ROUTE_EXACT, EVHTTP_REQ_GET | EVHTTP_REQ_POST, prom_api_http_labels},
+    {"/api/v1/label/", ROUTE_PREFIX, EVHTTP_REQ_GET, prom_api_http_label_values},
+    {"/api/v1/series", ROUTE_EXACT, EVHTTP_REQ_GET | EVHTTP_REQ_POST, prom_api_http_series},
+    {"/api/v1/metadata", ROUTE_EXACT, EVHTTP_REQ_GET, prom_api_http_metadata},
+    {"/api/v1/query_exemplars", ROUTE_EXACT, EVHTTP_REQ_GET | EVHTTP_REQ_POST,
+     prom_api_http_query_exemplars},
+    {"/api/v1/status/buildinfo", ROUTE_EXACT, EVHTTP_REQ_GET, prom_api_http_buildinfo},
+    {"/api/v1/rules", ROUTE_EXACT, EVHTTP_REQ_GET, prom_api_http_rules},
 };
 
 /* ---- replies ---- */
