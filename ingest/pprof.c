@@ -70,6 +70,7 @@
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_hash.h"
 #include "storage/util/st_hex.h"
 #include "storage/util/banned.h"
 
@@ -285,16 +286,6 @@ static int not_found(struct st_errctx *err, const char *field, uint64_t v)
     return st_errf(err, ST_EINVAL, "pprof %s %llu not found", field, (unsigned long long)v);
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static int idmap_build(struct st_arena *a, struct idmap *m, const uint64_t *ids, size_t stride,
                        size_t n, const char *what, struct st_errctx *err)
 {
@@ -333,7 +324,7 @@ static int idmap_build(struct st_arena *a, struct idmap *m, const uint64_t *ids,
     m->mask = cap - 1;
     for (size_t i = 0; i < n; i++) {
         uint64_t id = *(const uint64_t *)(const void *)((const uint8_t *)ids + i * stride);
-        size_t s = (size_t)mix64(id) & m->mask;
+        size_t s = (size_t)st_hash_mix64(id) & m->mask;
         while (m->keys[s] != 0) {
             if (m->keys[s] == id)
                 return st_errf(err, ST_EINVAL, "pprof %s id %llu is duplicated", what,
@@ -353,7 +344,7 @@ static inline uint32_t idmap_get(const struct idmap *m, uint64_t id)
         return id < m->direct_n ? m->direct[id] : 0;
     if (m->keys == NULL || id == 0)
         return 0;
-    size_t s = (size_t)mix64(id) & m->mask;
+    size_t s = (size_t)st_hash_mix64(id) & m->mask;
     while (m->keys[s] != 0) {
         if (m->keys[s] == id)
             return m->vals[s];
@@ -768,7 +759,7 @@ static uint64_t pairs_hash(const struct label_pair *lp, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
     for (size_t i = 0; i < n; i++)
-        h = mix64(h ^ ((uint64_t)lp[i].key << 32 | lp[i].val));
+        h = st_hash_mix64(h ^ ((uint64_t)lp[i].key << 32 | lp[i].val));
     return h;
 }
 
@@ -837,11 +828,11 @@ static bool ent_equal(const struct agg_entry *a, const struct agg_entry *b)
 
 static int ent_find_or_add(struct pprof_profile *p, struct agg_entry *k, int64_t **vals)
 {
-    uint64_t h = mix64((uint64_t)k->set << 32 ^ k->stack);
+    uint64_t h = st_hash_mix64((uint64_t)k->set << 32 ^ k->stack);
     if (k->has_span)
-        h = mix64(h ^ st_get_u64le(k->span));
+        h = st_hash_mix64(h ^ st_get_u64le(k->span));
     if (k->has_trace)
-        h = mix64(h ^ st_get_u64le(k->trace) ^ mix64(st_get_u64le(k->trace + 8)));
+        h = st_hash_mix64(h ^ st_get_u64le(k->trace) ^ st_hash_mix64(st_get_u64le(k->trace + 8)));
     k->hash = h;
     if (p->ent_slots != NULL) {
         size_t s = (size_t)h & p->ent_mask;

@@ -56,6 +56,7 @@
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
 #include "storage/util/banned.h"
 
@@ -489,11 +490,7 @@ struct fg_name_ref {
 static int name_ref_cmp(const void *a, const void *b)
 {
     const struct fg_name_ref *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->p, y->p, n) : 0;
-    if (c != 0)
-        return c;
-    return (x->len > y->len) - (x->len < y->len);
+    return st_bytes_cmp(x->p, x->len, y->p, y->len);
 }
 
 /* rank[name id] = position of the name in byte order. */

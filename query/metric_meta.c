@@ -42,6 +42,7 @@
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
 #include "storage/util/banned.h"
 
@@ -256,11 +257,7 @@ static void keys_pin(struct key_ref *refs, size_t n, const struct st_buf *keys)
 static int key_ref_cmp(const void *a, const void *b)
 {
     const struct key_ref *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->key, y->key, n) : 0;
-    if (c != 0)
-        return c;
-    return (x->len > y->len) - (x->len < y->len);
+    return st_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* Append series' key to keys; *found false for a series the index lacks. */
@@ -445,11 +442,7 @@ static int ex_row_cmp(const void *a, const void *b)
         c = (x->span_len > y->span_len) - (x->span_len < y->span_len);
     if (c != 0)
         return c;
-    size_t n = x->attrs_len < y->attrs_len ? x->attrs_len : y->attrs_len;
-    c = n ? memcmp(x->attrs, y->attrs, n) : 0;
-    if (c != 0)
-        return c;
-    return (x->attrs_len > y->attrs_len) - (x->attrs_len < y->attrs_len);
+    return st_bytes_cmp(x->attrs, x->attrs_len, y->attrs, y->attrs_len);
 }
 
 /* Drop rows equal to their predecessor (rows sorted by ex_row_cmp). */

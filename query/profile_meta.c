@@ -19,6 +19,7 @@
 
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
 #include "storage/util/banned.h"
 
@@ -83,7 +84,7 @@ struct key_ref {
 static int key_ref_cmp(const void *a, const void *b)
 {
     const struct key_ref *x = a, *y = b;
-    return pq_bytes_cmp(x->key, x->len, y->key, y->len);
+    return st_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 int pq_series_labels(struct store *s, const char *tenant, const struct idx_matcher *m, size_t n,

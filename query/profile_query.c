@@ -28,7 +28,9 @@
 #include "storage/symbols.h"
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_hash.h"
 #include "storage/util/banned.h"
 
 /* ---- profile types ---- */
@@ -125,15 +127,6 @@ int pq_grow(void **p, size_t *cap, size_t size, size_t need, uint64_t held,
     *p = np;
     *cap = ncap;
     return 0;
-}
-
-int pq_bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
-{
-    size_t n = a_len < b_len ? a_len : b_len;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c != 0)
-        return c;
-    return (a_len > b_len) - (a_len < b_len);
 }
 
 int64_t pq_ns_to_ms(int64_t ns)
@@ -238,11 +231,6 @@ void pq_scan_init(struct pq_scan *ps, const struct pq_query *q, const roaring_bi
 
 /* ---- label sets ---- */
 
-static int str_ptr_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int pq_names_sorted(const char *const *names, size_t n, const char ***out, size_t *n_out,
                     struct st_errctx *err)
 {
@@ -254,7 +242,7 @@ int pq_names_sorted(const char *const *names, size_t n, const char ***out, size_
     if (v == NULL)
         return st_errf(err, ST_ENOMEM, "out of memory sorting %zu label names", n);
     memcpy(v, names, n * sizeof(*v));
-    qsort(v, n, sizeof(*v), str_ptr_cmp);
+    qsort(v, n, sizeof(*v), st_str_ptr_cmp);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
@@ -341,13 +329,7 @@ size_t pq_address_name(uint64_t address, char buf[PQ_ADDR_NAME_MAX])
 
 static uint64_t prof_hash(uint32_t series, int64_t ts)
 {
-    uint64_t h = (uint64_t)ts ^ ((uint64_t)series << 40) ^ ((uint64_t)series >> 24);
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return st_hash_mix64((uint64_t)ts ^ ((uint64_t)series << 40) ^ ((uint64_t)series >> 24));
 }
 
 static struct pq_prof *prof_slot(struct pq_prof *slots, size_t cap, uint32_t series, int64_t ts)

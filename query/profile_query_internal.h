@@ -36,9 +36,6 @@ int pq_budget_check(const struct pq_budget *b, uint64_t bytes, struct st_errctx 
 int pq_grow(void **p, size_t *cap, size_t size, size_t need, uint64_t held,
             const struct pq_budget *b, struct st_errctx *err);
 
-/* Byte order of two byte strings, a prefix first (qsort's sign). */
-int pq_bytes_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
-
 /* ns since epoch to ms, rounding down (as Pyroscope keeps ms). */
 int64_t pq_ns_to_ms(int64_t ns);
 

@@ -33,6 +33,7 @@
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
 #include "storage/util/banned.h"
 
@@ -85,7 +86,7 @@ struct group_rank {
 static int group_by_key(const void *a, const void *b)
 {
     const struct series_group *x = a, *y = b;
-    return pq_bytes_cmp(x->key, x->key_len, y->key, y->key_len);
+    return st_bytes_cmp(x->key, x->key_len, y->key, y->key_len);
 }
 
 static int group_by_series(const void *a, const void *b)

@@ -125,16 +125,10 @@ static void out_fmt(struct ph_req *r, const char *fmt, ...)
 {
     if (r->out_rc != 0)
         return;
-    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    r->out_rc = st_buf_vappendf(&r->out, fmt, ap);
     va_end(ap);
-    /* Only short numeric pieces go through here. */
-    if (n < 0 || (size_t)n >= sizeof(small))
-        r->out_rc = ST_EINTERNAL;
-    else
-        r->out_rc = st_buf_append(&r->out, small, (size_t)n);
 }
 
 /* A JSON string; reserving the worst case first lets http_json_escape

@@ -71,6 +71,7 @@
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
+#include "storage/util/st_cmp.h"
 #include "storage/util/st_err.h"
 #include "storage/util/st_hex.h"
 #include "storage/util/st_log.h"
@@ -417,11 +418,7 @@ static int blob_push(struct blob_set *s, char *p, size_t len)
 static int blob_cmp(const void *a, const void *b)
 {
     const struct blob *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->p, y->p, n) : 0;
-    if (c != 0)
-        return c;
-    return x->len < y->len ? -1 : x->len > y->len;
+    return st_bytes_cmp(x->p, x->len, y->p, y->len);
 }
 
 static void blob_sort_unique(struct blob_set *s)

@@ -73,6 +73,7 @@
 #include "table.h"
 #include "util/st_alloc.h"
 #include "util/st_buf.h"
+#include "util/st_cmp.h"
 #include "util/st_err.h"
 #include "util/banned.h"
 
@@ -1005,11 +1006,6 @@ static void idx_strs_release(struct idx_strs *s)
     st_free(s->v);
 }
 
-static int str_ptr_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Names (name == NULL) or values of `name` of the few series in `among`,
  * read from their labels: cheaper than scanning every posting. */
 static int idx_strings_direct(struct idx *x, const char *tenant, const char *name,
@@ -1043,7 +1039,7 @@ static int idx_strings_direct(struct idx *x, const char *tenant, const char *nam
         }
     }
     if (s.n > 1)
-        qsort(s.v, s.n, sizeof(*s.v), str_ptr_cmp);
+        qsort(s.v, s.n, sizeof(*s.v), st_str_ptr_cmp);
     for (size_t i = 0; i < s.n; i++) {
         if (i > 0 && strcmp(s.v[i - 1], s.v[i]) == 0)
             continue;

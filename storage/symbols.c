@@ -136,6 +136,7 @@
 #include "util/st_alloc.h"
 #include "util/st_buf.h"
 #include "util/st_err.h"
+#include "util/st_hash.h"
 #include "util/banned.h"
 
 #define SYM_MAGIC "SYMT"
@@ -211,16 +212,6 @@ struct symtab {
 
 /* ---- hashing ---- */
 
-static inline uint64_t fmix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 static inline uint64_t hmix(uint64_t h, uint64_t v)
 {
     h ^= v * 0x9e3779b97f4a7c15ull;
@@ -243,7 +234,7 @@ static inline uint32_t fn_hash(const struct sym_function *f)
     uint64_t h = hmix(0x5f0f, (uint64_t)f->name << 32 | f->system_name);
     h = hmix(h, f->filename);
     h = hmix(h, (uint64_t)f->start_line);
-    return h32_of(fmix64(h));
+    return h32_of(st_hash_mix64(h));
 }
 
 static inline uint32_t map_hash(const struct sym_mapping *m)
@@ -252,7 +243,7 @@ static inline uint32_t map_hash(const struct sym_mapping *m)
     h = hmix(h, m->memory_limit);
     h = hmix(h, m->file_offset);
     h = hmix(h, (uint64_t)m->filename << 32 | m->build_id);
-    return h32_of(fmix64(h));
+    return h32_of(st_hash_mix64(h));
 }
 
 static inline uint32_t loc_hash(uint32_t mapping, uint64_t address, uint32_t n_lines,
@@ -262,12 +253,12 @@ static inline uint32_t loc_hash(uint32_t mapping, uint64_t address, uint32_t n_l
     h = hmix(h, address);
     for (uint32_t i = 0; i < n_lines; i++)
         h = hmix(hmix(h, lines[i].function), (uint64_t)lines[i].line);
-    return h32_of(fmix64(h));
+    return h32_of(st_hash_mix64(h));
 }
 
 static inline uint32_t node_hash(uint32_t parent, uint32_t loc)
 {
-    return h32_of(fmix64((uint64_t)parent << 32 | loc));
+    return h32_of(st_hash_mix64((uint64_t)parent << 32 | loc));
 }
 
 /* ---- id maps ---- */

@@ -71,25 +71,32 @@ int st_buf_append_str(struct st_buf *b, const char *s)
     return st_buf_append(b, s, strlen(s));
 }
 
-int st_buf_appendf(struct st_buf *b, const char *fmt, ...)
+int st_buf_vappendf(struct st_buf *b, const char *fmt, va_list ap)
 {
     char small[256];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    int rc;
+    if (n < 0)
+        rc = ST_EINVAL;
+    else if ((size_t)n < sizeof(small))
+        rc = st_buf_append(b, small, (size_t)n);
+    else if ((rc = st_buf_reserve(b, (size_t)n + 1)) == 0) {
+        vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, again);
+        b->len += (size_t)n;
+    }
+    va_end(again);
+    return rc;
+}
+
+int st_buf_appendf(struct st_buf *b, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    int rc = st_buf_vappendf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return ST_EINVAL;
-    if ((size_t)n < sizeof(small))
-        return st_buf_append(b, small, (size_t)n);
-    int rc = st_buf_reserve(b, (size_t)n + 1);
-    if (rc)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc;
 }
 
 int st_buf_put_u8(struct st_buf *b, uint8_t v)

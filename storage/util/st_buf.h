@@ -10,6 +10,7 @@
 #ifndef ST_BUF_H
 #define ST_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,10 @@ int st_buf_reserve(struct st_buf *b, size_t extra);
 int st_buf_append(struct st_buf *b, const void *p, size_t n);
 int st_buf_append_str(struct st_buf *b, const char *s);
 int st_buf_appendf(struct st_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* st_buf_appendf for printf-like wrappers; `ap` is consumed (va_end stays with
+ * the caller). ST_EINVAL if the format fails to encode. */
+int st_buf_vappendf(struct st_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 int st_buf_put_u8(struct st_buf *b, uint8_t v);
 int st_buf_put_u32le(struct st_buf *b, uint32_t v);
 int st_buf_put_u64le(struct st_buf *b, uint64_t v);

@@ -1,7 +1,9 @@
 # lib.sh: helpers shared by the integration tests (sourced, not run).
 #
-# The caller sets TMP (a temp dir) and PIDS=() before use, and installs
-# `trap cleanup EXIT`. Every wait is bounded; only 127.0.0.1 is used.
+# A test sources this first, sets BIN="${STRATA_BIN:-}" and runs require_bin
+# and require_tools before it makes anything; then it sets TMP (a temp dir)
+# and PIDS=() and installs `trap cleanup EXIT`. Every wait is bounded; only
+# 127.0.0.1 is used.
 
 passed=0
 failed=0
@@ -24,6 +26,34 @@ check() { # name, then a command: ok when it succeeds
     local name="$1"
     shift
     if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+# fail_setup MESSAGE: the test cannot run here; it fails (exit 1), naming why.
+fail_setup() {
+    echo "${0##*/}: $1" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+}
+
+# require_bin: BIN must be the strata binary (from STRATA_BIN).
+require_bin() {
+    if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+        fail_setup "set STRATA_BIN to the strata binary (got '${BIN}')"
+    fi
+}
+
+# require_tools [--hint TEXT] TOOL...: each TOOL (a command, or a path to an
+# executable) must be found, or the test fails naming the first missing one
+# and TEXT (why it is needed, or where to get it).
+require_tools() {
+    local hint="" tool
+    if [ "$1" = --hint ]; then
+        hint=": $2"
+        shift 2
+    fi
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || fail_setup "'$tool' is required and was not found$hint"
+    done
 }
 
 port_in_use() {

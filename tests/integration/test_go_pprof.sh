@@ -14,24 +14,13 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_go_pprof.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in go curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "test_go_pprof.sh: '$tool' not found: install golang-go and curl" \
-            "(scripts/install-deps.sh test)" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools --hint "install golang-go and curl (scripts/install-deps.sh test)" go curl
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-gopprof-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 # Nothing under $HOME, no module downloads: the program uses the stdlib only.

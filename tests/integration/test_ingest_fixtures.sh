@@ -15,18 +15,10 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_ingest_fixtures.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in curl gzip od; do
-    command -v "$tool" >/dev/null || {
-        echo "test_ingest_fixtures.sh: $tool is required" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools curl gzip od
 FIX="$SRC/tests/data/fixtures"
 if [ ! -d "$FIX" ]; then
     echo "test_ingest_fixtures.sh: no fixtures at $FIX" >&2
@@ -36,8 +28,6 @@ fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-ingest-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 

@@ -14,24 +14,14 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_otel_js.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in node npm curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "test_otel_js.sh: '$tool' not found: the OpenTelemetry JS test needs node (>= 18)" \
-            "and npm on PATH" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools --hint "the OpenTelemetry JS test needs node (>= 18) and npm on PATH" \
+    node npm curl
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-oteljs-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 # ---- node_modules, installed once per lock file ----

@@ -21,30 +21,20 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_pprof_roundtrip.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
 if ! command -v go >/dev/null; then
     echo "SKIP test_pprof_roundtrip.sh: 'go' not found. It reads Strata's pprof output with" \
         "the real 'go tool pprof'; install golang-go (scripts/install-deps.sh test does)."
     echo "0 passed, 0 failed (skipped)"
     exit 0
 fi
-for tool in curl awk sort; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "test_pprof_roundtrip.sh: '$tool' not found (scripts/install-deps.sh test)" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+require_tools --hint "scripts/install-deps.sh test" curl awk sort
 FIXTURE="$SRC/tests/data/fixtures/pprof/go-cpu-labels.pb.gz"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-pprof-rt-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 # Nothing under $HOME, no module downloads: the program uses the stdlib only.

@@ -19,23 +19,13 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_profile_native.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in curl node od gzip; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "test_profile_native.sh: '$tool' not found (scripts/install-deps.sh test)" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools curl node od gzip
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-profnative-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 HELPERS="$SRC/tests/integration/profile-native"
 J() { node "$HELPERS/json.js" "$@"; }

@@ -19,24 +19,14 @@ set -u
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
 PROM="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_prom_api.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in curl node; do
-    command -v "$tool" >/dev/null || {
-        echo "test_prom_api.sh: $tool is required" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools curl node
 RW="$SRC/tests/data/fixtures/prometheus/remote-write-samples.pb.snappy"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-promapi-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 if start_server "$TMP/serve.log" --data "$TMP/data"; then

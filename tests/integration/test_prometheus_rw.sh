@@ -16,22 +16,14 @@ set -u
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
 PROM="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_prometheus_rw.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-if [ ! -x "$PROM" ] || ! command -v curl >/dev/null; then
-    echo "test_prometheus_rw.sh: '$PROM' or curl not found: install the Debian packages" \
-        "prometheus and curl (scripts/install-deps.sh test)" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools --hint "install the Debian packages prometheus and curl (scripts/install-deps.sh test)" \
+    "$PROM" curl
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-promrw-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 TENANT=anonymous
 T0=$(($(date +%s) * 1000000000))

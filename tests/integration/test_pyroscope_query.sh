@@ -22,30 +22,15 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_pyroscope_query.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in curl gzip node; do
-    command -v "$tool" >/dev/null || {
-        echo "test_pyroscope_query.sh: $tool is required" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
-if ! command -v protoc >/dev/null; then
-    echo "test_pyroscope_query.sh: protoc is required to build and read binary Connect" \
-        "messages; install the Debian package protobuf-compiler" \
-        "(scripts/install-deps.sh test)" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools curl gzip node
+require_tools --hint "it builds and reads binary Connect messages; install the Debian package \
+protobuf-compiler (scripts/install-deps.sh test)" protoc
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-pyroscope-query.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 PROTO="$SRC/ingest/proto"

@@ -9,17 +9,13 @@
 set -u
 
 BIN="${STRATA_BIN:-}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_serve.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-command -v curl >/dev/null || { echo "test_serve.sh: curl is required" >&2; echo "0 passed, 1 failed"; exit 1; }
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+require_bin
+require_tools curl
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-serve-test.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 
 # ---- help and usage errors (no server needed) ----

@@ -20,24 +20,14 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "test_tempo_tags.sh: set STRATA_BIN to the strata binary (got '${BIN}')" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-for tool in curl node; do
-    command -v "$tool" >/dev/null || {
-        echo "test_tempo_tags.sh: $tool is required" >&2
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+require_bin
+require_tools curl node
 FIX="$SRC/tests/data/fixtures/otlp"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-tempo-tags.XXXXXX")
 PIDS=()
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 trap cleanup EXIT
 
 # A port picked free may be taken by another process before we bind it: retry.
