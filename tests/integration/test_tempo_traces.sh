@@ -17,6 +17,7 @@ set -u
 
 BIN="${STRATA_BIN:-}"
 SRC="${STRATA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+export STRATA_PB_WIRE="$SRC/tests/integration/pb-wire.js"
 # shellcheck source=lib.sh
 . "$SRC/tests/integration/lib.sh"
 require_bin
@@ -72,29 +73,7 @@ if (fmt === "json") {
                           service: svc.value.stringValue, start: String(s.startTimeUnixNano)});
     }
 } else {
-    function fields(buf) {
-        const f = [];
-        let i = 0;
-        const varint = () => {
-            let v = 0n, sh = 0n;
-            for (;;) {
-                const c = buf[i++];
-                v |= BigInt(c & 0x7f) << sh;
-                sh += 7n;
-                if (c < 0x80) return v;
-            }
-        };
-        while (i < buf.length) {
-            const key = Number(varint()), no = key >> 3, wt = key & 7;
-            if (wt === 0) f.push({no, v: varint()});
-            else if (wt === 1) { f.push({no, v: buf.readBigUInt64LE(i)}); i += 8; }
-            else if (wt === 5) { f.push({no, v: BigInt(buf.readUInt32LE(i))}); i += 4; }
-            else if (wt === 2) { const n = Number(varint()); f.push({no, b: buf.subarray(i, i + n)}); i += n; }
-            else throw new Error("wire type " + wt);
-        }
-        return f;
-    }
-    const get = (fs_, no) => fs_.filter((x) => x.no === no);
+    const {fields, get, one} = require(process.env.STRATA_PB_WIRE);
     for (const rs of get(fields(fs.readFileSync(file)), 1)) {
         const rf = fields(rs.b);
         let svc = "unknown_service";
