@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ingest/otlp_trace_wire.h"
 #include "storage/util/st_alloc.h"
 
 #include "storage/util/banned.h"
@@ -233,36 +234,49 @@ int otlp_value_encode(struct otlp_attrs *c, const otlp_anyvalue *v, struct st_bu
     return rc < 0 ? enc_err(rc, out, err) : 0;
 }
 
+/* The scope list (otlp_scope_encode) from its converted attributes. */
+static int scope_encode(const struct attr *kv, size_t n_kv, uint32_t dropped, const char *name,
+                        size_t name_len, const char *version, size_t version_len,
+                        struct st_buf *out, struct st_errctx *err)
+{
+    struct attr e[3];
+    size_t n = 0;
+    if (n_kv > 0 || dropped > 0) {
+        e[n] = (struct attr){.key = "a", .key_len = 1, .v.type = ATTR_KVLIST};
+        e[n].v.u.kv.kv = kv;
+        e[n].v.u.kv.n = n_kv;
+        e[n++].v.u.kv.dropped = dropped;
+    }
+    if (name_len > 0) {
+        e[n] = (struct attr){.key = "n", .key_len = 1, .v.type = ATTR_STRING};
+        e[n].v.u.s.p = name;
+        e[n++].v.u.s.len = name_len;
+    }
+    if (version_len > 0) {
+        e[n] = (struct attr){.key = "v", .key_len = 1, .v.type = ATTR_STRING};
+        e[n].v.u.s.p = version;
+        e[n++].v.u.s.len = version_len;
+    }
+    int rc = attrs_encode(e, n, 0, out);
+    return rc < 0 ? enc_err(rc, out, err) : 0;
+}
+
 int otlp_scope_encode(struct otlp_attrs *c,
                       const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
                       struct st_buf *out, struct st_errctx *err)
 {
-    struct attr e[3];
-    size_t n = 0;
+    struct attr *kv = NULL;
     if (scope == NULL)
         return 0;
     if (scope->n_attributes > 0 || scope->dropped_attributes_count > 0) {
-        struct attr *kv;
         int rc = convert_list(c, scope->attributes, scope->n_attributes, 2, &kv, err);
         if (rc < 0)
             return rc;
-        e[n] = (struct attr){.key = "a", .key_len = 1, .v.type = ATTR_KVLIST};
-        e[n].v.u.kv.kv = kv;
-        e[n].v.u.kv.n = scope->n_attributes;
-        e[n++].v.u.kv.dropped = scope->dropped_attributes_count;
     }
-    if (scope->name != NULL && scope->name[0] != '\0') {
-        e[n] = (struct attr){.key = "n", .key_len = 1, .v.type = ATTR_STRING};
-        e[n].v.u.s.p = scope->name;
-        e[n++].v.u.s.len = strlen(scope->name);
-    }
-    if (scope->version != NULL && scope->version[0] != '\0') {
-        e[n] = (struct attr){.key = "v", .key_len = 1, .v.type = ATTR_STRING};
-        e[n].v.u.s.p = scope->version;
-        e[n++].v.u.s.len = strlen(scope->version);
-    }
-    int rc = attrs_encode(e, n, 0, out);
-    return rc < 0 ? enc_err(rc, out, err) : 0;
+    const char *name = scope->name != NULL ? scope->name : "";
+    const char *version = scope->version != NULL ? scope->version : "";
+    return scope_encode(kv, scope->n_attributes, scope->dropped_attributes_count, name,
+                        strlen(name), version, strlen(version), out, err);
 }
 
 const char *otlp_attrs_find_string(otlp_kv *const *kv, size_t n, const char *key)
@@ -281,4 +295,230 @@ const char *otlp_attrs_find_string(otlp_kv *const *kv, size_t n, const char *key
             found = NULL; /* last wins, even when it is not a string */
     }
     return found;
+}
+
+/* ---- wire-format input (bytes checked by otlp_wire_check) ---------------------------------- */
+
+enum {
+    KV_KEY = 1,
+    KV_VALUE = 2,
+    AV_STRING = 1,
+    AV_BOOL = 2,
+    AV_INT = 3,
+    AV_DOUBLE = 4,
+    AV_ARRAY = 5,
+    AV_KVLIST = 6,
+    AV_BYTES = 7,
+    LIST_VALUES = 1, /* ArrayValue.values, KeyValueList.values */
+    SCOPE_NAME = 1,
+    SCOPE_VERSION = 2,
+    SCOPE_ATTRS = 3,
+    SCOPE_DROPPED = 4,
+};
+
+static int wire_list(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field, size_t n,
+                     int depth, struct attr **out, struct st_errctx *err);
+
+/* A KeyValue's key (last wins) and value (NULL: none). */
+static void wire_kv(const uint8_t *p, size_t len, const char **key, size_t *key_len,
+                    const uint8_t **val, size_t *val_len)
+{
+    const uint8_t *end = p + len;
+    struct pbw_field f;
+    *key = "";
+    *key_len = 0;
+    *val = NULL;
+    *val_len = 0;
+    while (pbw_next(&p, end, &f) == 0) {
+        if (f.num == KV_KEY && f.wt == PBW_LEN) {
+            *key = (const char *)f.data;
+            *key_len = pbw_cstr_len(f.data, f.len);
+        } else if (f.num == KV_VALUE && f.wt == PBW_LEN) {
+            *val = f.data;
+            *val_len = f.len;
+        }
+    }
+}
+
+/* One AnyValue (val NULL: absent); as convert_value. A checked AnyValue has one member at most. */
+static int wire_value(struct otlp_attrs *c, const uint8_t *val, size_t len, int depth,
+                      const char *key, size_t key_len, struct attr_value *out,
+                      struct st_errctx *err)
+{
+    const uint8_t *p = val, *end = val + len;
+    struct pbw_field f;
+    memset(out, 0, sizeof(*out));
+    out->type = ATTR_EMPTY;
+    if (val == NULL)
+        return 0;
+    while (pbw_next(&p, end, &f) == 0) {
+        switch (f.num) {
+        case AV_STRING:
+            out->type = ATTR_STRING;
+            out->u.s.p = f.data;
+            out->u.s.len = pbw_cstr_len(f.data, f.len);
+            break;
+        case AV_BOOL:
+            out->type = ATTR_BOOL;
+            out->u.b = f.v != 0;
+            break;
+        case AV_INT:
+            out->type = ATTR_INT;
+            out->u.i = (int64_t)f.v;
+            break;
+        case AV_DOUBLE:
+            out->type = ATTR_DOUBLE;
+            memcpy(&out->u.d, &f.v, sizeof(out->u.d));
+            break;
+        case AV_BYTES:
+            out->type = ATTR_BYTES;
+            out->u.s.p = f.data;
+            out->u.s.len = f.len;
+            break;
+        case AV_ARRAY:
+        case AV_KVLIST: {
+            if (depth + 1 > ATTRS_MAX_DEPTH)
+                return st_errf(err, ST_EINVAL, "attribute \"%.*s\" nested deeper than %d levels",
+                               (int)(key_len < 128 ? key_len : 128), key, ATTRS_MAX_DEPTH);
+            size_t n = pbw_count(f.data, f.len, LIST_VALUES);
+            if (f.num == AV_KVLIST) {
+                struct attr *kv = NULL;
+                int rc = wire_list(c, f.data, f.len, LIST_VALUES, n, depth + 1, &kv, err);
+                if (rc < 0)
+                    return rc;
+                out->type = ATTR_KVLIST;
+                out->u.kv.kv = kv;
+                out->u.kv.n = n;
+                break;
+            }
+            struct attr_value *vals = pool_array(c, n, sizeof(*vals));
+            if (n > 0 && vals == NULL)
+                return st_errf(err, ST_ENOMEM, "out of memory converting an array of %zu values",
+                               n);
+            const uint8_t *q = f.data, *qend = f.data + f.len;
+            struct pbw_field e;
+            size_t i = 0;
+            while (i < n && pbw_next(&q, qend, &e) == 0) {
+                if (e.num != LIST_VALUES || e.wt != PBW_LEN)
+                    continue;
+                int rc = wire_value(c, e.data, e.len, depth + 1, key, key_len, &vals[i++], err);
+                if (rc < 0)
+                    return rc;
+            }
+            out->type = ATTR_ARRAY;
+            out->u.arr.v = vals;
+            out->u.arr.n = n;
+            break;
+        }
+        default: /* string_value_strindex (profiles only), unknown fields */
+            break;
+        }
+    }
+    return 0;
+}
+
+static int wire_list(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field, size_t n,
+                     int depth, struct attr **out, struct st_errctx *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    struct attr *a = pool_array(c, n, sizeof(*a));
+    if (a == NULL)
+        return st_errf(err, ST_ENOMEM, "out of memory converting %zu attributes", n);
+    const uint8_t *p = msg, *end = msg + len;
+    struct pbw_field f;
+    size_t i = 0;
+    while (i < n && pbw_next(&p, end, &f) == 0) {
+        if (f.num != field || f.wt != PBW_LEN)
+            continue;
+        const uint8_t *val;
+        size_t val_len;
+        wire_kv(f.data, f.len, &a[i].key, &a[i].key_len, &val, &val_len);
+        int rc = wire_value(c, val, val_len, depth, a[i].key, a[i].key_len, &a[i].v, err);
+        if (rc < 0)
+            return rc;
+        i++;
+    }
+    *out = a;
+    return 0;
+}
+
+int otlp_attrs_convert_wire(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field,
+                            size_t n, int depth, struct attr **out, struct st_errctx *err)
+{
+    return wire_list(c, msg, len, field, n, depth, out, err);
+}
+
+int otlp_attrs_encode_wire(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field,
+                           uint32_t dropped, struct st_buf *out, struct st_errctx *err)
+{
+    struct attr *a;
+    size_t n = pbw_count(msg, len, field);
+    int rc = wire_list(c, msg, len, field, n, 1, &a, err);
+    if (rc < 0)
+        return rc;
+    rc = attrs_encode(a, n, dropped, out);
+    return rc < 0 ? enc_err(rc, out, err) : 0;
+}
+
+int otlp_scope_encode_wire(struct otlp_attrs *c, const uint8_t *scope, size_t len,
+                           struct st_buf *out, struct st_errctx *err)
+{
+    const char *name = "", *version = "";
+    size_t name_len = 0, version_len = 0, n = 0;
+    uint32_t dropped = 0;
+    struct attr *kv = NULL;
+    const uint8_t *p = scope, *end = scope + len;
+    struct pbw_field f;
+    if (scope == NULL)
+        return 0;
+    while (pbw_next(&p, end, &f) == 0) {
+        if (f.num == SCOPE_NAME && f.wt == PBW_LEN) {
+            name = (const char *)f.data;
+            name_len = pbw_cstr_len(f.data, f.len);
+        } else if (f.num == SCOPE_VERSION && f.wt == PBW_LEN) {
+            version = (const char *)f.data;
+            version_len = pbw_cstr_len(f.data, f.len);
+        } else if (f.num == SCOPE_ATTRS && f.wt == PBW_LEN) {
+            n++;
+        } else if (f.num == SCOPE_DROPPED && f.wt == PBW_VARINT) {
+            dropped = (uint32_t)f.v;
+        }
+    }
+    if (n > 0 || dropped > 0) {
+        int rc = wire_list(c, scope, len, SCOPE_ATTRS, n, 2, &kv, err);
+        if (rc < 0)
+            return rc;
+    }
+    return scope_encode(kv, n, dropped, name, name_len, version, version_len, out, err);
+}
+
+const char *otlp_attrs_find_string_wire(const uint8_t *msg, size_t len, uint32_t field,
+                                        const char *key, size_t *out_len)
+{
+    const uint8_t *p = msg, *end = msg + len, *found = NULL;
+    size_t want = strlen(key);
+    struct pbw_field f;
+    *out_len = 0;
+    while (pbw_next(&p, end, &f) == 0) {
+        if (f.num != field || f.wt != PBW_LEN)
+            continue;
+        const char *k;
+        const uint8_t *val;
+        size_t key_len, val_len;
+        wire_kv(f.data, f.len, &k, &key_len, &val, &val_len);
+        if (key_len != want || memcmp(k, key, want) != 0)
+            continue;
+        found = NULL; /* last wins, even when it is not a string */
+        const uint8_t *q = val, *qend = val + val_len;
+        struct pbw_field v;
+        while (val != NULL && pbw_next(&q, qend, &v) == 0) {
+            if (v.num == AV_STRING && v.wt == PBW_LEN) {
+                found = v.data;
+                *out_len = pbw_cstr_len(v.data, v.len);
+            }
+        }
+    }
+    return (const char *)found;
 }

@@ -73,4 +73,20 @@ int otlp_scope_encode(struct otlp_attrs *c,
  * not a string. Borrowed from the message. */
 const char *otlp_attrs_find_string(otlp_kv *const *kv, size_t n, const char *key);
 
+/*
+ * The same from protobuf wire bytes checked by otlp_wire_check
+ * (otlp_trace_wire.h), borrowing from them: the KeyValues are the
+ * occurrences of LEN field `field` in the message bytes msg (n of them, for
+ * _convert_wire; a scope is its message bytes, NULL for none).
+ */
+int otlp_attrs_convert_wire(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field,
+                            size_t n, int depth, struct attr **out, struct st_errctx *err);
+int otlp_attrs_encode_wire(struct otlp_attrs *c, const uint8_t *msg, size_t len, uint32_t field,
+                           uint32_t dropped, struct st_buf *out, struct st_errctx *err);
+int otlp_scope_encode_wire(struct otlp_attrs *c, const uint8_t *scope, size_t len,
+                           struct st_buf *out, struct st_errctx *err);
+/* otlp_attrs_find_string's answer (*out_len bytes, not NUL-terminated). */
+const char *otlp_attrs_find_string_wire(const uint8_t *msg, size_t len, uint32_t field,
+                                        const char *key, size_t *out_len);
+
 #endif

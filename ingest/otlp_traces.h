@@ -25,4 +25,21 @@
 int otlp_traces_ingest(struct ingest_ctx *c, const uint8_t *body, size_t len,
                        enum ingest_format fmt);
 
+/* Which decoder otlp_traces_rows uses for a protobuf body (JSON: pb_decode). */
+enum otlp_traces_decoder {
+    OTLP_TRACES_DECODER_AUTO,       /* in place when otlp_wire_check vouches, else protobuf-c */
+    OTLP_TRACES_DECODER_PROTOBUF_C, /* pb_decode always */
+    OTLP_TRACES_DECODER_WIRE,       /* in place, or 1 (nothing done) when the check declines */
+};
+
+struct st_batch;
+/*
+ * The spans rows of body in *b (initialised here, also on failure: release
+ * it), with otlp_traces_ingest's rejections in c and nothing stored. Both
+ * decoders give the same rows, rejections and errors for a body the wire
+ * check vouches for.
+ */
+int otlp_traces_rows(struct ingest_ctx *c, const uint8_t *body, size_t len, enum ingest_format fmt,
+                     enum otlp_traces_decoder dec, struct st_batch *b);
+
 #endif

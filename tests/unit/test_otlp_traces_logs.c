@@ -4,7 +4,10 @@
  * (protobuf, gzip, JSON) lands and reads back with the right names, ids
  * (checked against an independent protobuf-c decode of the fixture), kinds,
  * services, status, events, links, bodies and attributes; partial success;
- * undecodable bodies; and (informational) bytes per span on disk.
+ * undecodable bodies; the in-place protobuf reader against the protobuf-c
+ * path on fixtures, a hand-encoded body using every span field and their
+ * one-byte mutations and truncations (same rc, rejections, error and rows);
+ * and (informational) bytes per span on disk.
  */
 #include "testutil.h"
 
@@ -21,6 +24,7 @@
 #include "ingest/otlp_logs.h"
 #include "ingest/otlp_traces.h"
 #include "storage/attrs.h"
+#include "storage/batch.h"
 #include "storage/store.h"
 #include "storage/util/st_alloc.h"
 #include "storage/util/st_arena.h"
@@ -494,6 +498,351 @@ static void test_traces_bad_body(void **state)
     free(body);
 }
 
+/* ---- in-place reader vs protobuf-c ---- */
+
+/* What decoding one body gave: rc, rejections, first error and the encoded rows. */
+struct rows_out {
+    int rc;
+    uint64_t rejected;
+    char err[512];
+    struct st_buf enc;
+};
+
+static void rows_via(const uint8_t *body, size_t len, enum otlp_traces_decoder dec,
+                     size_t arena_max, struct rows_out *o)
+{
+    struct ingest_limits lim;
+    struct st_arena arena;
+    struct st_errctx err;
+    struct st_batch b;
+    ingest_limits_default(&lim);
+    st_arena_init(&arena, arena_max);
+    st_errctx_init(&err);
+    struct ingest_ctx c = {.tenant = TENANT, .limits = &lim, .arena = &arena, .err = &err};
+    o->rc = otlp_traces_rows(&c, body, len, INGEST_PROTOBUF, dec, &b);
+    o->rejected = c.rejected;
+    snprintf(o->err, sizeof(o->err), "%s", err.code != 0 ? err.msg : "");
+    st_buf_init(&o->enc, ST_BUF_UNLIMITED);
+    if (o->rc == 0 && b.n_rows > 0)
+        assert_int_equal(st_batch_encode(&b, &o->enc), 0);
+    st_batch_release(&b);
+    st_arena_release(&arena);
+}
+
+/* 1 when the wire reader declined body, else 0 after checking it agrees with protobuf-c. */
+static int differs_not(const uint8_t *body, size_t len)
+{
+    struct rows_out w, p;
+    rows_via(body, len, OTLP_TRACES_DECODER_WIRE, 64u << 20, &w);
+    if (w.rc == 1) {
+        st_buf_release(&w.enc);
+        return 1;
+    }
+    rows_via(body, len, OTLP_TRACES_DECODER_PROTOBUF_C, 64u << 20, &p);
+    if (w.rc != p.rc || w.rejected != p.rejected || strcmp(w.err, p.err) != 0 ||
+        w.enc.len != p.enc.len || (w.enc.len > 0 && memcmp(w.enc.data, p.enc.data, w.enc.len)))
+        fail_msg("wire/protobuf-c differ on %zu bytes: rc %d/%d rejected %llu/%llu err '%s'/'%s' "
+                 "rows %zu/%zu bytes",
+                 len, w.rc, p.rc, (unsigned long long)w.rejected, (unsigned long long)p.rejected,
+                 w.err, p.err, w.enc.len, p.enc.len);
+    st_buf_release(&w.enc);
+    st_buf_release(&p.enc);
+    return 0;
+}
+
+/* Hand encoding, so that bodies can hold what protobuf-c's packer never writes. */
+static void pb_varint(struct st_buf *b, uint64_t v)
+{
+    assert_int_equal(st_buf_put_uvarint(b, v), 0);
+}
+
+static void pb_key(struct st_buf *b, uint32_t num, unsigned wt)
+{
+    pb_varint(b, (uint64_t)num << 3 | wt);
+}
+
+static void pb_bytes(struct st_buf *b, uint32_t num, const void *p, size_t n)
+{
+    pb_key(b, num, 2);
+    pb_varint(b, n);
+    if (n > 0)
+        assert_int_equal(st_buf_append(b, p, n), 0);
+}
+
+static void pb_str(struct st_buf *b, uint32_t num, const char *s)
+{
+    pb_bytes(b, num, s, strlen(s));
+}
+
+/* Append sub (then reset it) as LEN field num of b. */
+static void pb_msg(struct st_buf *b, uint32_t num, struct st_buf *sub)
+{
+    pb_bytes(b, num, sub->data, sub->len);
+    st_buf_reset(sub);
+}
+
+static void pb_fixed(struct st_buf *b, uint32_t num, uint64_t v, int bytes)
+{
+    uint8_t le[8];
+    pb_key(b, num, bytes == 8 ? 1 : 5);
+    for (int i = 0; i < bytes; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    assert_int_equal(st_buf_append(b, le, (size_t)bytes), 0);
+}
+
+static void pb_uint(struct st_buf *b, uint32_t num, uint64_t v)
+{
+    pb_key(b, num, 0);
+    pb_varint(b, v);
+}
+
+/* A KeyValue {key, value: AnyValue holding the (already encoded) member in av}. */
+static void pb_kv(struct st_buf *b, uint32_t num, const char *key, struct st_buf *av)
+{
+    struct st_buf kv;
+    st_buf_init(&kv, ST_BUF_UNLIMITED);
+    pb_str(&kv, 1, key);
+    if (av != NULL)
+        pb_msg(&kv, 2, av);
+    pb_msg(b, num, &kv);
+    st_buf_release(&kv);
+}
+
+/* An AnyValue nesting `levels` arrays around an int. */
+static void pb_nested(struct st_buf *av, int levels)
+{
+    struct st_buf in;
+    st_buf_init(&in, ST_BUF_UNLIMITED);
+    pb_uint(av, 3, 7);
+    for (int i = 0; i < levels; i++) {
+        pb_msg(&in, 1, av); /* ArrayValue.values */
+        pb_msg(av, 5, &in); /* AnyValue.array_value */
+    }
+    st_buf_release(&in);
+}
+
+static void pb_attrs(struct st_buf *m, uint32_t num)
+{
+    struct st_buf av, arr, kvl;
+    st_buf_init(&av, ST_BUF_UNLIMITED);
+    st_buf_init(&arr, ST_BUF_UNLIMITED);
+    st_buf_init(&kvl, ST_BUF_UNLIMITED);
+    pb_str(&av, 1, "v1");
+    pb_kv(m, num, "http.method", &av);
+    pb_str(&av, 1, "dup-first");
+    pb_kv(m, num, "dup", &av);
+    pb_uint(&av, 3, (uint64_t)-5);
+    pb_kv(m, num, "dup", &av); /* last wins */
+    pb_kv(m, num, "", NULL);   /* empty key, no value */
+    pb_uint(&av, 8, 3);        /* string_value_strindex: empty */
+    pb_kv(m, num, "strindex", &av);
+    /* an array of every scalar, a kvlist inside, bytes, a string with a NUL */
+    struct st_buf el;
+    st_buf_init(&el, ST_BUF_UNLIMITED);
+    pb_bytes(&el, 1, "a\0b", 3);
+    pb_msg(&arr, 1, &el);
+    pb_uint(&el, 2, 2); /* bool true */
+    pb_msg(&arr, 1, &el);
+    pb_fixed(&el, 4, 0x400921fb54442d18ull, 8);
+    pb_msg(&arr, 1, &el);
+    pb_bytes(&el, 7, "\x00\x01\x02", 3);
+    pb_msg(&arr, 1, &el);
+    pb_msg(&arr, 1, &el); /* an empty AnyValue */
+    pb_str(&el, 1, "inner");
+    pb_kv(&kvl, 1, "k", &el);
+    pb_uint(&kvl, 9, 1); /* unknown field */
+    pb_msg(&el, 6, &kvl);
+    pb_msg(&arr, 1, &el);
+    pb_msg(&av, 5, &arr);
+    pb_kv(m, num, "mixed", &av);
+    pb_uint(&av, 2, 0);
+    pb_kv(m, num, "off", &av);
+    st_buf_release(&el);
+    st_buf_release(&av);
+    st_buf_release(&arr);
+    st_buf_release(&kvl);
+}
+
+/* A request using every field the spans table reads, in unusual orders. */
+static void rich_body(struct st_buf *req)
+{
+    static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, zero[16] = {0};
+    struct st_buf rs, res, ss, sc, sp, sub, av;
+    st_buf_init(&rs, ST_BUF_UNLIMITED);
+    st_buf_init(&res, ST_BUF_UNLIMITED);
+    st_buf_init(&ss, ST_BUF_UNLIMITED);
+    st_buf_init(&sc, ST_BUF_UNLIMITED);
+    st_buf_init(&sp, ST_BUF_UNLIMITED);
+    st_buf_init(&sub, ST_BUF_UNLIMITED);
+    st_buf_init(&av, ST_BUF_UNLIMITED);
+
+    /* span 1: every field, name given twice, flags before ids */
+    pb_fixed(&sp, 16, 0x301, 4);
+    pb_str(&sp, 5, "first");
+    pb_bytes(&sp, 1, tid, 16);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_str(&sp, 3, "k=v");
+    pb_bytes(&sp, 4, sid, 8);
+    pb_bytes(&sp, 5, "GET\0/x", 6);
+    pb_uint(&sp, 6, 0xffffffff02ull); /* an enum keeps the low 32 bits */
+    pb_fixed(&sp, 7, 1700000000000000000ull, 8);
+    pb_fixed(&sp, 8, 1700000000000001000ull, 8);
+    pb_attrs(&sp, 9);
+    pb_uint(&sp, 10, 0x100000003ull);
+    pb_fixed(&sub, 1, 1700000000000000500ull, 8);
+    pb_str(&sub, 2, "exception");
+    pb_attrs(&sub, 3);
+    pb_uint(&sub, 4, 2);
+    pb_msg(&sp, 11, &sub);
+    pb_str(&sub, 2, "untimed");
+    pb_msg(&sp, 11, &sub);
+    pb_uint(&sp, 12, 4);
+    pb_bytes(&sub, 1, tid, 16);
+    pb_bytes(&sub, 2, sid, 7);
+    pb_str(&sub, 3, "ts");
+    pb_attrs(&sub, 4);
+    pb_uint(&sub, 5, 1);
+    pb_fixed(&sub, 6, 0x100, 4);
+    pb_msg(&sp, 13, &sub);
+    pb_msg(&sp, 13, &sub); /* an empty link */
+    pb_uint(&sp, 14, 9);
+    pb_uint(&sub, 3, 2);
+    pb_str(&sub, 2, "boom");
+    pb_msg(&sp, 15, &sub);
+    pb_uint(&sp, 99, 5); /* unknown */
+    pb_msg(&ss, 2, &sp);
+    /* span 2: rejected, 15-byte trace id */
+    pb_bytes(&sp, 1, tid, 15);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_msg(&ss, 2, &sp);
+    /* span 3: rejected, attributes nested too deep */
+    pb_bytes(&sp, 1, tid, 16);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_nested(&av, ATTRS_MAX_DEPTH + 1);
+    pb_kv(&sp, 9, "deep", &av);
+    pb_msg(&ss, 2, &sp);
+    /* span 4: a zero parent, no start */
+    pb_bytes(&sp, 1, tid, 16);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_bytes(&sp, 4, zero, 8);
+    pb_fixed(&sp, 8, 5, 8);
+    pb_msg(&ss, 2, &sp);
+    /* the scope after its spans */
+    pb_str(&sc, 1, "lib");
+    pb_str(&sc, 2, "1.0");
+    pb_attrs(&sc, 3);
+    pb_uint(&sc, 4, 1);
+    pb_msg(&ss, 1, &sc);
+    pb_str(&ss, 3, "schema");
+    pb_msg(&rs, 2, &ss);
+    /* the resource after its scope spans, service.name given twice */
+    pb_str(&av, 1, "old");
+    pb_kv(&res, 1, "service.name", &av);
+    pb_attrs(&res, 1);
+    pb_str(&av, 1, "svc\0tail");
+    pb_kv(&res, 1, "service.name", &av);
+    pb_uint(&res, 2, 7);
+    pb_str(&sub, 1, "entity");
+    pb_str(&sub, 3, "id");
+    pb_msg(&res, 3, &sub); /* entity_refs */
+    pb_msg(&rs, 1, &res);
+    pb_msg(req, 1, &rs);
+
+    /* no resource, no scope; end before start; a scope whose attributes are too deep */
+    pb_bytes(&sp, 1, tid, 16);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_fixed(&sp, 7, 10, 8);
+    pb_fixed(&sp, 8, 9, 8);
+    pb_msg(&ss, 2, &sp);
+    pb_msg(&rs, 2, &ss);
+    pb_nested(&av, ATTRS_MAX_DEPTH);
+    pb_kv(&sc, 3, "deep", &av);
+    pb_msg(&ss, 1, &sc);
+    pb_bytes(&sp, 1, tid, 16);
+    pb_bytes(&sp, 2, sid, 8);
+    pb_msg(&ss, 2, &sp);
+    pb_msg(&rs, 2, &ss);
+    pb_msg(req, 1, &rs);
+    pb_uint(req, 2, 1); /* unknown */
+
+    st_buf_release(&rs);
+    st_buf_release(&res);
+    st_buf_release(&ss);
+    st_buf_release(&sc);
+    st_buf_release(&sp);
+    st_buf_release(&sub);
+    st_buf_release(&av);
+}
+
+/* Every truncation and four one-byte changes at every offset; returns how many the reader took. */
+static size_t mutate_and_compare(const uint8_t *body, size_t len)
+{
+    static const uint8_t xors[] = {0x01, 0x80, 0x7f, 0xff};
+    uint8_t *m = malloc(len ? len : 1);
+    size_t taken = 0, tried = 0;
+    memcpy(m, body, len);
+    for (size_t cut = 0; cut < len; cut++, tried++)
+        taken += !differs_not(m, cut);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t x = 0; x < sizeof(xors); x++, tried++) {
+            m[i] ^= xors[x];
+            taken += !differs_not(m, len);
+            m[i] ^= xors[x];
+        }
+    }
+    free(m);
+    print_message("%zu of %zu mutated bodies read in place\n", taken, tried);
+    return taken;
+}
+
+static void test_traces_wire_matches_protobuf_c(void **state)
+{
+    (void)state;
+    static const char *fixtures[] = {FIX "http-proto.traces.pb",
+                                     FIX "http-proto-gzip.traces.pb.gz"};
+    for (size_t f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); f++) {
+        size_t len;
+        uint8_t *body = read_fixture(fixtures[f], &len);
+        assert_int_equal(differs_not(body, len), 0); /* read in place, and equal */
+        assert_true(mutate_and_compare(body, len) > len);
+        free(body);
+    }
+
+    struct st_buf rich;
+    st_buf_init(&rich, ST_BUF_UNLIMITED);
+    rich_body(&rich);
+    struct rows_out w;
+    rows_via(rich.data, rich.len, OTLP_TRACES_DECODER_WIRE, 64u << 20, &w);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.rejected, 4); /* bad id, too deep, end < start, the span of a bad scope */
+    st_buf_release(&w.enc);
+    assert_int_equal(differs_not(rich.data, rich.len), 0);
+    assert_true(mutate_and_compare(rich.data, rich.len) > rich.len);
+
+    /* declined: a sub-message given twice (protobuf-c merges), a oneof given twice, field 0 */
+    static const uint8_t twice_status[] = {0x0a, 0x08, 0x12, 0x06, 0x12,
+                                           0x04, 0x7a, 0x00, 0x7a, 0x00};
+    static const uint8_t twice_oneof[] = {0x0a, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x4a,
+                                          0x06, 0x12, 0x04, 0x18, 0x01, 0x10, 0x01};
+    static const uint8_t field0[] = {0x02, 0x00};
+    assert_int_equal(differs_not(twice_status, sizeof(twice_status)), 1);
+    assert_int_equal(differs_not(twice_oneof, sizeof(twice_oneof)), 1);
+    assert_int_equal(differs_not(field0, sizeof(field0)), 1);
+
+    /* an arena too small for protobuf-c's tree: declined, and AUTO answers as protobuf-c */
+    struct rows_out a, p;
+    rows_via(rich.data, rich.len, OTLP_TRACES_DECODER_WIRE, 16u << 10, &a);
+    assert_int_equal(a.rc, 1);
+    rows_via(rich.data, rich.len, OTLP_TRACES_DECODER_AUTO, 16u << 10, &a);
+    rows_via(rich.data, rich.len, OTLP_TRACES_DECODER_PROTOBUF_C, 16u << 10, &p);
+    assert_int_equal(a.rc, p.rc);
+    assert_string_equal(a.err, p.err);
+    st_buf_release(&a.enc);
+    st_buf_release(&p.enc);
+    st_buf_release(&rich);
+}
+
 /* ---- logs ---- */
 
 static void check_logs(struct store *s)
@@ -745,6 +1094,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_traces_json_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traces_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traces_bad_body, setup, teardown),
+        cmocka_unit_test(test_traces_wire_matches_protobuf_c),
         cmocka_unit_test_setup_teardown(test_logs_proto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_json, setup, teardown),
