@@ -192,6 +192,20 @@ static struct attr kv_attr(const char *key, const struct attr *kv, size_t n, uin
     return a;
 }
 
+/* An events or links column value: {"d": dropped (when > 0), key: [items]}. */
+static int encode_list(const char *key, struct attr_value *items, size_t n_items, uint32_t dropped,
+                       struct st_buf *out)
+{
+    struct attr top[2];
+    size_t n = 0;
+    if (dropped > 0)
+        top[n++] = int_attr("d", dropped);
+    top[n] = (struct attr){.key = key, .key_len = 1, .v.type = ATTR_ARRAY};
+    top[n].v.u.arr.v = items;
+    top[n++].v.u.arr.n = n_items;
+    return attrs_encode(top, n, 0, out);
+}
+
 /* The events column (see the design comment). */
 static int encode_events(struct otlp_attrs *cv, const struct span_lists *lists,
                          const struct span_row *r, struct st_buf *out, struct st_errctx *err)
@@ -221,14 +235,7 @@ static int encode_events(struct otlp_attrs *cv, const struct span_lists *lists,
         ev[i].u.kv.kv = f;
         ev[i].u.kv.n = n;
     }
-    struct attr top[2];
-    size_t n = 0;
-    if (r->dropped_events > 0)
-        top[n++] = int_attr("d", r->dropped_events);
-    top[n] = (struct attr){.key = "e", .key_len = 1, .v.type = ATTR_ARRAY};
-    top[n].v.u.arr.v = ev;
-    top[n++].v.u.arr.n = n_events;
-    return attrs_encode(top, n, 0, out);
+    return encode_list("e", ev, n_events, r->dropped_events, out);
 }
 
 static int encode_links(struct otlp_attrs *cv, const struct span_lists *lists,
@@ -262,14 +269,7 @@ static int encode_links(struct otlp_attrs *cv, const struct span_lists *lists,
         lv[i].u.kv.kv = f;
         lv[i].u.kv.n = n;
     }
-    struct attr top[2];
-    size_t n = 0;
-    if (r->dropped_links > 0)
-        top[n++] = int_attr("d", r->dropped_links);
-    top[n] = (struct attr){.key = "l", .key_len = 1, .v.type = ATTR_ARRAY};
-    top[n].v.u.arr.v = lv;
-    top[n++].v.u.arr.n = n_links;
-    return attrs_encode(top, n, 0, out);
+    return encode_list("l", lv, n_links, r->dropped_links, out);
 }
 
 /* 0 with the row pushed, 1 when the span was rejected, < 0 to fail the request. */
