@@ -104,20 +104,28 @@ wait_ready() {
     return 1
 }
 
-# start_server LOG ARGS...: start `strata serve` on two fresh ports (HTTP_PORT,
-# OTLP_PORT, set here) and wait for /ready; SERVER_PID is set. Returns 1 when
-# it does not become ready.
+# start_server LOG ARGS...: start `strata serve` on fresh ports (HTTP_PORT,
+# OTLP_PORT, set here) and wait for /ready; SERVER_PID is set. A port picked
+# free can be taken by another process before the server binds it: when the
+# server exits saying an address is in use, it starts again on fresh ports
+# (3 tries). Returns 1 when it does not become ready.
 start_server() {
-    local log="$1"
+    local log="$1" try
     shift
-    HTTP_PORT=$(pick_port) || return 1
-    OTLP_PORT=$(pick_port) || return 1
-    while [ "$OTLP_PORT" = "$HTTP_PORT" ]; do OTLP_PORT=$(pick_port) || return 1; done
-    "$BIN" serve --listen-http "127.0.0.1:$HTTP_PORT" --listen-otlp-http "127.0.0.1:$OTLP_PORT" \
-        --listen-otlp-grpc "127.0.0.1:$(pick_port)" "$@" >"$log" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    wait_ready "$HTTP_PORT" "$SERVER_PID"
+    for try in 1 2 3; do
+        HTTP_PORT=$(pick_port) || return 1
+        OTLP_PORT=$(pick_port) || return 1
+        while [ "$OTLP_PORT" = "$HTTP_PORT" ]; do OTLP_PORT=$(pick_port) || return 1; done
+        "$BIN" serve --listen-http "127.0.0.1:$HTTP_PORT" --listen-otlp-http "127.0.0.1:$OTLP_PORT" \
+            --listen-otlp-grpc "127.0.0.1:$(pick_port)" "$@" >"$log" 2>&1 &
+        SERVER_PID=$!
+        PIDS+=("$SERVER_PID")
+        wait_ready "$HTTP_PORT" "$SERVER_PID" && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null && return 1 # alive but not ready: a real failure
+        wait "$SERVER_PID" 2>/dev/null
+        grep -q 'address already in use' "$log" || return 1
+    done
+    return 1
 }
 
 # stop_server: SIGTERM and wait up to 120 s; EXIT_CODE is set.
