@@ -270,7 +270,12 @@ post "$HTTP/ingest?format=pprof&name=x" t-bad "" "" "$TMP/big.bin"
 if [ "$CODE" = 413 ]; then ok "oversized /ingest body → 413"
 else bad "oversized /ingest body → 413" "code=$CODE"; fi
 head -c 5000000 /dev/zero >"$TMP/huge.bin"
-post "$OTLP/v1/logs" t-bad application/x-protobuf "" "$TMP/huge.bin"
+# The server answers 413 and closes without reading the rest; a client still
+# sending may see the reset before the answer (code 000). Try again then.
+for _ in 1 2 3; do
+    post "$OTLP/v1/logs" t-bad application/x-protobuf "" "$TMP/huge.bin"
+    [ "$CODE" = 000 ] || break
+done
 if [ "$CODE" = 413 ]; then ok "body far over the limit → 413 before it is buffered"
 else bad "body far over the limit → 413" "code=$CODE"; fi
 
