@@ -326,9 +326,10 @@ out:
 
 /* The tag of "{prefix}{tag}/values", URL-decoded (free with free(): libevent
  * allocates it), or NULL with an error. */
-static char *tag_from_path(const char *path, size_t prefix_len, struct st_errctx *err)
+static char *tag_from_path(const char *path, const char *prefix, struct st_errctx *err)
 {
-    const char *tag = path + prefix_len;
+    size_t prefix_len = strlen(prefix);
+    const char *tag = strncmp(path, prefix, prefix_len) == 0 ? path + prefix_len : "";
     size_t len = strlen(tag), suffix = strlen(VALUES_SUFFIX), n = 0;
     if (len <= suffix || strcmp(tag + len - suffix, VALUES_SUFFIX) != 0) {
         st_errf(err, ST_ENOTFOUND, "no endpoint at '%.256s' (want .../tag/{tag}/values)", path);
@@ -377,8 +378,7 @@ void tempo_tags_http_values(struct http_server *srv, struct evhttp_request *req)
     struct store *store = begin(srv, req, &p, &rc, &err);
     if (store == NULL)
         goto out;
-    if ((name = tag_from_path(path, strlen(v2 ? V2_VALUES_PREFIX : V1_VALUES_PREFIX), &err)) ==
-        NULL) {
+    if ((name = tag_from_path(path, v2 ? V2_VALUES_PREFIX : V1_VALUES_PREFIX, &err)) == NULL) {
         rc = err.code;
         goto out;
     }
