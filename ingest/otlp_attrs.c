@@ -297,6 +297,16 @@ const char *otlp_attrs_find_string(otlp_kv *const *kv, size_t n, const char *key
     return found;
 }
 
+bool otlp_id_valid(const uint8_t *id, size_t len, size_t want)
+{
+    if (len != want)
+        return false;
+    for (size_t i = 0; i < want; i++)
+        if (id[i] != 0)
+            return true;
+    return false;
+}
+
 /* ---- wire-format input (bytes checked by otlp_wire_check) ---------------------------------- */
 
 enum {

@@ -16,6 +16,7 @@
 #ifndef ST_OTLP_ATTRS_H
 #define ST_OTLP_ATTRS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,10 @@ int otlp_scope_encode(struct otlp_attrs *c,
 /* The string value of the last attribute named key, or NULL when absent or
  * not a string. Borrowed from the message. */
 const char *otlp_attrs_find_string(otlp_kv *const *kv, size_t n, const char *key);
+
+/* An OTLP trace or span id as the spec defines a valid one: exactly `want`
+ * bytes (16 or 8), not all zero. Anything else is stored as "no id". */
+bool otlp_id_valid(const uint8_t *id, size_t len, size_t want);
 
 /*
  * The same from protobuf wire bytes checked by otlp_wire_check

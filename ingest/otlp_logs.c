@@ -64,16 +64,6 @@ struct series_cache {
     size_t n;
 };
 
-static bool id_ok(const ProtobufCBinaryData *id, size_t want)
-{
-    if (id->len != want)
-        return false;
-    for (size_t i = 0; i < want; i++)
-        if (id->data[i] != 0)
-            return true;
-    return false;
-}
-
 /* 0 and *id; ST_EINVAL/ST_EBUSY: the service's records are rejected (reason
  * in err); other codes are fatal. */
 static int resolve(struct ingest_ctx *c, struct series_cache *sc, const char *service, uint32_t *id,
@@ -177,7 +167,8 @@ static int add_log(struct ingest_ctx *c, struct st_batch *b, struct otlp_attrs *
         return 1;
     }
     const char *sev = lr->severity_text != NULL ? lr->severity_text : "";
-    size_t tl = id_ok(&lr->trace_id, 16) ? 16 : 0, sl = id_ok(&lr->span_id, 8) ? 8 : 0;
+    size_t tl = otlp_id_valid(lr->trace_id.data, lr->trace_id.len, 16) ? 16 : 0;
+    size_t sl = otlp_id_valid(lr->span_id.data, lr->span_id.len, 8) ? 8 : 0;
     if ((rc = st_batch_push_i64(b, LG_SERIES, series)) < 0 ||
         (rc = st_batch_push_i64(b, LG_TS, ts)) < 0 ||
         (rc = st_batch_push_i64(b, LG_OBSERVED_TS, (int64_t)lr->observed_time_unix_nano)) < 0 ||

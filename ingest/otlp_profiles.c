@@ -55,6 +55,7 @@
 
 #include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
 
+#include "ingest/otlp_attrs.h"
 #include "ingest/pb_decode.h"
 #include "ingest/pprof.h"
 #include "storage/batch.h"
@@ -147,16 +148,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static bool id_ok(const ProtobufCBinaryData *id, size_t want)
-{
-    if (id->len != want)
-        return false;
-    for (size_t i = 0; i < want; i++)
-        if (id->data[i] != 0)
-            return true;
-    return false;
 }
 
 /* ---- pass 1: check -------------------------------------------------------------------- */
@@ -650,9 +641,9 @@ static int build_profile(struct op *o, const char *service, const op_profile *p,
         if (s->link_index != 0) {
             const Opentelemetry__Proto__Profiles__V1development__Link *l =
                 o->d->link_table[s->link_index];
-            if (id_ok(&l->span_id, 8))
+            if (otlp_id_valid(l->span_id.data, l->span_id.len, 8))
                 span = &l->span_id;
-            if (id_ok(&l->trace_id, 16))
+            if (otlp_id_valid(l->trace_id.data, l->trace_id.len, 16))
                 trace = &l->trace_id;
         }
         size_t slot = (size_t)attrs_hash(s->attribute_indices, s->n_attribute_indices) &

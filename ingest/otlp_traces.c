@@ -145,16 +145,6 @@ struct span_lists {
                  struct st_errctx *err);
 };
 
-static bool id_ok(const uint8_t *id, size_t len, size_t want)
-{
-    if (len != want)
-        return false;
-    for (size_t i = 0; i < want; i++)
-        if (id[i] != 0)
-            return true;
-    return false;
-}
-
 static int name_prec(size_t len)
 {
     return (int)(len < 128 ? len : 128);
@@ -280,14 +270,14 @@ static int add_span(struct ingest_ctx *c, struct st_batch *b, struct otlp_attrs 
     struct st_errctx local;
     int rc;
 
-    if (!id_ok(r->trace_id, r->trace_id_len, 16))
+    if (!otlp_id_valid(r->trace_id, r->trace_id_len, 16))
         return reject(c, r, "trace_id", r->trace_id_len), 1;
-    if (!id_ok(r->span_id, r->span_id_len, 8))
+    if (!otlp_id_valid(r->span_id, r->span_id_len, 8))
         return reject(c, r, "span_id", r->span_id_len), 1;
     size_t parent_len = r->parent_len;
     if (parent_len != 0 && parent_len != 8)
         return reject(c, r, "parent_span_id", parent_len), 1;
-    if (parent_len == 8 && !id_ok(r->parent_span_id, 8, 8))
+    if (parent_len == 8 && !otlp_id_valid(r->parent_span_id, 8, 8))
         parent_len = 0;
     if (r->start > INT64_MAX || r->end < r->start) {
         c->rejected++;
