@@ -48,6 +48,7 @@
 #include "storage/util/st_arena.h"
 #include "storage/util/st_err.h"
 #include "storage/util/st_hex.h"
+#include "storage/util/st_time.h"
 #include "storage/util/banned.h"
 
 #define MAX_QUERY_LABELS 128
@@ -59,17 +60,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant) */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
 }
 
 int pyroscope_parse_time(const char *s, int64_t now, int64_t *out)
@@ -129,7 +119,7 @@ int pyroscope_parse_time(const char *s, int64_t now, int64_t *out)
         unsigned y = (unsigned)(v / 10000), m = (unsigned)(v / 100 % 100), d = (unsigned)(v % 100);
         if (m < 1 || m > 12 || d < 1 || d > 31)
             return ST_EINVAL;
-        return __builtin_mul_overflow(days_from_civil(y, m, d), 86400ll * 1000000000, out)
+        return __builtin_mul_overflow(st_days_from_civil(y, m, d), 86400ll * 1000000000, out)
                    ? ST_EINVAL
                    : 0;
     }

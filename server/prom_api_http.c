@@ -54,6 +54,7 @@
 #include "storage/util/st_arena.h"
 #include "storage/util/st_buf.h"
 #include "storage/util/st_err.h"
+#include "storage/util/st_time.h"
 #include "storage/util/banned.h"
 
 #define PROM_ARENA_MAX (8u << 20) /* parameters and parsed selectors */
@@ -422,16 +423,6 @@ static const char *param(const struct prom_req *r, const char *key)
     return url;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static bool digits(const char *s, size_t n, unsigned *out)
 {
     unsigned v = 0;
@@ -480,7 +471,7 @@ static bool parse_rfc3339(const char *s, int64_t *ms)
     } else {
         return false;
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+    int64_t secs = st_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
                    sign * (int64_t)(oh * 3600 + om * 60);
     *ms = secs * 1000 + frac_ms;
     return true;
