@@ -65,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_fs.h"
 #include "bench/metric_gen.h"
 #include "bench/profile_gen.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
@@ -348,15 +349,6 @@ static void server_start(struct server *sv, const char *bin)
     die("strata not ready after 30 s; its log is in %s", sv->log);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static uint64_t du_total;
 static int du_add(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -391,7 +383,7 @@ static uint64_t server_stop(struct server *sv)
     du_total = 0;
     nftw(seg, du_add, 16, FTW_PHYS);
     uint64_t bytes = du_total;
-    nftw(sv->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rmrf(sv->dir);
     return bytes;
 }
 

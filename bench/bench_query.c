@@ -30,7 +30,6 @@
  * Sizes follow BENCH_QUERY_ROWS (default 10^8) and BENCH_QUERY_STACKS
  * (default 10^6); the 1 M-stack figure uses 10^7 rows over the full pool.
  */
-#include <ftw.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_fs.h"
 #include "query/flamegraph.h"
 #include "query/profile_query.h"
 #include "storage/series_index.h"
@@ -335,19 +335,10 @@ static void dataset_build(struct dataset *ds, const struct app *a, uint64_t rows
     free(seen);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void dataset_release(struct dataset *ds)
 {
     store_close(ds->s, NULL);
-    nftw(ds->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rmrf(ds->dir);
 }
 
 struct timing {

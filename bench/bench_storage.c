@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_fs.h"
 #include "bench/metric_gen.h"
 #include "storage/series_index.h"
 #include "storage/store.h"
@@ -57,15 +58,6 @@ static uint64_t du(const char *path)
     du_total = 0;
     nftw(path, du_add, 16, FTW_PHYS);
     return du_total;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 static void die(const char *what, const struct st_errctx *err)
@@ -183,7 +175,7 @@ static struct result run(enum mg_kind kind)
     uint64_t idx_bytes = du(path);
     r.bytes_per_sample = (double)(seg_bytes + idx_bytes) / (double)n;
     r.index_bytes_per_sample = (double)idx_bytes / (double)n;
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rmrf(dir);
     st_batch_release(&b);
     free(ids);
     free(sid);
